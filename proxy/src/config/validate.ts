@@ -1,0 +1,61 @@
+// Parsing and rendering through the schema. The components call renderConfig, the
+// proxy calls loadConfigFile: both end in parseConfig, so they cannot disagree.
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import type { z } from "zod";
+import { configSchema, type ProxyConfig, type ProxyConfigInput } from "./schema";
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    /** One entry per problem, each starting with the dotted path of the field. */
+    readonly problems: readonly string[],
+  ) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const field = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
+  if (issue.code === "unrecognized_keys") {
+    const keys = issue.keys.map((k) => (field === "(top level)" ? k : `${field}.${k}`));
+    return `${keys.join(", ")}: unknown key${keys.length > 1 ? "s" : ""}`;
+  }
+  return `${field}: ${issue.message}`;
+}
+
+/** Validates and defaults a decoded config; throws ConfigError naming each bad field. */
+export function parseConfig(raw: unknown, source = "config"): ProxyConfig {
+  const result = configSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map(describe);
+  throw new ConfigError(`invalid ${source}: ${problems.join("; ")}`, problems);
+}
+
+/** Parses YAML (or JSON, which is YAML) text into a validated config. */
+export function parseConfigText(text: string, source = "config"): ProxyConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { maxAliasCount: 16 });
+  } catch (err) {
+    throw new ConfigError(`invalid ${source}: not YAML: ${(err as Error).message.split("\n")[0]}`, [
+      "(top level): not YAML",
+    ]);
+  }
+  return parseConfig(raw, source);
+}
+
+export async function loadConfigFile(path: string): Promise<ProxyConfig> {
+  const text = await readFile(path, "utf8");
+  return parseConfigText(text, path);
+}
+
+/**
+ * Renders the config file the proxy will read. Throws ConfigError, naming the
+ * field, for anything the proxy would reject, so a bad value fails the deploy.
+ */
+export function renderConfig(input: ProxyConfigInput): string {
+  const config = parseConfig(input);
+  return stringifyYaml(config, { lineWidth: 0 });
+}
