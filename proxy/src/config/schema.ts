@@ -83,6 +83,8 @@ export const limitsSchema = z.strictObject({
   connectTimeoutMs: millis.default(3000),
   /** Time from sending a request to receiving the response headers. */
   requestTimeoutMs: millis.default(30_000),
+  /** A client must send its complete request head within this time (slow-client defence). */
+  headersTimeoutMs: millis.default(10_000),
   /** Idle keep-alive connections from applications are closed after this long. */
   idleTimeoutMs: millis.default(60_000),
   /** Time SIGTERM waits for in-flight requests before closing what is left. */

@@ -1,0 +1,126 @@
+// One multiplexed HTTP/2-over-mutual-TLS connection per peer proxy, opened on
+// first use and reused, so handshakes are paid once per peer rather than per
+// request. When the TLS material changes, existing connections are closed
+// gracefully (their streams finish) and the next request opens a new one.
+import { type ClientHttp2Session, connect as h2connect } from "node:http2";
+import { connect as tlsConnect } from "node:tls";
+import { MIN_TLS_VERSION } from "../tls/material";
+import { classifyTlsError } from "../tls/peer-identity";
+import type { TlsStore } from "../tls/store";
+import type { Logger } from "../telemetry/log";
+import { errorMessage } from "../telemetry/log";
+import type { MeshMetrics } from "../telemetry/metrics";
+
+export interface PeerPoolOptions {
+  readonly identity: string;
+  readonly connectTimeoutMs: number;
+}
+
+export class PeerConnectError extends Error {
+  override name = "PeerConnectError";
+}
+
+interface Entry {
+  readonly session: ClientHttp2Session;
+  readonly ready: Promise<ClientHttp2Session>;
+}
+
+const WINDOW = 16 * 1024 * 1024;
+
+export class PeerPool {
+  private readonly entries = new Map<string, Entry>();
+  private closed = false;
+
+  constructor(
+    private readonly tls: TlsStore,
+    private readonly opts: PeerPoolOptions,
+    private readonly metrics: MeshMetrics,
+    private readonly log: Logger,
+  ) {
+    tls.onReload(() => this.drain());
+  }
+
+  /** A connected session to the peer at host:port, reusing an open one. */
+  acquire(host: string, port: number): Promise<ClientHttp2Session> {
+    const key = `${host}:${port}`;
+    const existing = this.entries.get(key);
+    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing.ready;
+    if (this.closed) return Promise.reject(new PeerConnectError("proxy is shutting down"));
+    const entry = this.open(key, host, port);
+    this.entries.set(key, entry);
+    return entry.ready;
+  }
+
+  /** Closes every session gracefully; in-flight streams complete. */
+  drain(): void {
+    for (const [key, entry] of this.entries) {
+      this.entries.delete(key);
+      entry.session.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const sessions = [...this.entries.values()].map((e) => e.session);
+    this.drain();
+    await Promise.all(
+      sessions.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once("close", () => r())))),
+    );
+  }
+
+  private open(key: string, host: string, port: number): Entry {
+    const { identity, connectTimeoutMs } = this.opts;
+    const material = this.tls.current;
+    let connected = false;
+    const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
+      createConnection: () =>
+        tlsConnect({
+          host,
+          port,
+          secureContext: material.clientContext,
+          // Peers are dialled by pod IP; what they must prove is the mesh identity.
+          servername: identity,
+          ALPNProtocols: ["h2"],
+          minVersion: MIN_TLS_VERSION,
+        }),
+      settings: { enablePush: false, initialWindowSize: WINDOW },
+      maxSessionMemory: 64,
+    });
+    const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        session.destroy(new PeerConnectError(`connect timeout after ${connectTimeoutMs} ms`));
+      }, connectTimeoutMs);
+      session.once("connect", () => {
+        clearTimeout(timer);
+        connected = true;
+        session.setLocalWindowSize(WINDOW);
+        this.metrics.tlsHandshakes.labels("client").inc();
+        this.metrics.openConnections.labels("peers").inc();
+        this.log.debug("peer_connected", { peer: key });
+        resolve(session);
+      });
+      session.once("error", (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (!connected) {
+          const reason = err instanceof PeerConnectError ? "handshake_timeout" : classifyTlsError(err.code, err.message);
+          if (err.code !== "ECONNREFUSED" && err.code !== "EHOSTUNREACH" && err.code !== "ENETUNREACH") {
+            this.metrics.tlsHandshakeFailures.labels("client", reason).inc();
+          }
+          this.log.warn("peer_connect_failed", { peer: key, reason, error: errorMessage(err) });
+          reject(new PeerConnectError(`connection to peer ${key} failed: ${errorMessage(err)}`));
+        }
+      });
+    });
+    // Nobody may be waiting on `ready` when a later failure rejects it.
+    ready.catch(() => undefined);
+    const forget = (): void => {
+      if (this.entries.get(key)?.session === session) this.entries.delete(key);
+    };
+    session.on("goaway", forget);
+    session.on("close", () => {
+      forget();
+      if (connected) this.metrics.openConnections.labels("peers").dec();
+    });
+    return { session, ready };
+  }
+}

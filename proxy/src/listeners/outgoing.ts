@@ -1,0 +1,115 @@
+// Port 4140: plain HTTP/1.1 from applications on this node, in proxy form
+// (http_proxy, absolute URI) or origin form with a Host header.
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { Socket } from "node:net";
+import type { LiveConfig } from "../config/live";
+import { ProxyError } from "../http/errors";
+import { type Inbound, http1Outbound } from "../http/exchange";
+import type { OutgoingRouter } from "../routing/outgoing-router";
+import type { MeshMetrics } from "../telemetry/metrics";
+import { ConnectionTracker, answerClientError, listen } from "./server-util";
+
+export class OutgoingListener {
+  readonly server: Server;
+  private readonly connections: ConnectionTracker;
+  private pending = 0;
+  private draining = false;
+
+  constructor(
+    private readonly live: LiveConfig,
+    private readonly router: OutgoingRouter,
+    private readonly metrics: MeshMetrics,
+  ) {
+    const { limits } = live.current.config;
+    this.server = createServer(
+      {
+        maxHeaderSize: limits.maxHeaderBytes,
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: 0,
+        keepAliveTimeout: limits.idleTimeoutMs,
+        connectionsCheckingInterval: Math.min(limits.headersTimeoutMs, 1000),
+      },
+      (req, res) => this.handle(req, res),
+    );
+    this.connections = new ConnectionTracker(this.server, metrics, "outgoing");
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+  }
+
+  listen(ip: string, port: number): Promise<number> {
+    return listen(this.server, ip, port);
+  }
+
+  get inFlight(): number {
+    return this.pending;
+  }
+
+  async drain(deadline: number): Promise<void> {
+    this.draining = true;
+    this.server.close();
+    this.server.closeIdleConnections();
+    await this.connections.waitIdle(() => this.pending === 0, deadline);
+    this.server.closeAllConnections();
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const outbound = http1Outbound(req, res, () => this.draining);
+    if (this.pending >= this.live.current.config.limits.maxPendingRequests) {
+      this.metrics.shed.labels("outgoing").inc();
+      outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the outgoing listener`));
+      return;
+    }
+    this.pending++;
+    this.metrics.pendingRequests.labels("outgoing").inc();
+    res.once("close", this.onResponseClose);
+
+    const target = parseTarget(req);
+    if (target instanceof ProxyError) {
+      outbound.fail(target);
+      return;
+    }
+    const te = req.headers["transfer-encoding"];
+    const cl = req.headers["content-length"];
+    const inbound: Inbound = {
+      method: req.method ?? "GET",
+      authority: target.authority,
+      path: target.path,
+      headers: req.headers,
+      body: req,
+      hasBody: te !== undefined || (cl !== undefined && cl !== "0"),
+      remoteAddress: req.socket.remoteAddress,
+    };
+    void this.router.route(inbound, outbound);
+  }
+
+  private readonly onResponseClose = (): void => {
+    this.pending--;
+    this.metrics.pendingRequests.labels("outgoing").dec();
+  };
+}
+
+/** Splits the request target into authority and origin-form path. */
+export function parseTarget(req: IncomingMessage): { authority: string; path: string } | ProxyError {
+  const url = req.url ?? "";
+  if (req.method === "CONNECT") return new ProxyError("method", "CONNECT tunnels are not supported by the mesh");
+  if (url.startsWith("/")) return { authority: req.headers.host ?? "", path: url };
+  const lower = url.slice(0, 8).toLowerCase();
+  if (lower.startsWith("http://")) {
+    const rest = url.slice(7);
+    let end = rest.length;
+    for (const ch of ["/", "?", "#"]) {
+      const i = rest.indexOf(ch);
+      if (i !== -1 && i < end) end = i;
+    }
+    const authority = rest.slice(0, end);
+    const at = authority.lastIndexOf("@");
+    const path = rest.slice(end);
+    return {
+      authority: at === -1 ? authority : authority.slice(at + 1),
+      path: path === "" ? "/" : path.startsWith("/") ? path : `/${path}`,
+    };
+  }
+  if (lower.startsWith("https://")) {
+    return new ProxyError("bad_request", "https:// targets cannot be proxied: send plain http and the mesh encrypts it");
+  }
+  return new ProxyError("bad_request", `malformed request target ${JSON.stringify(url.slice(0, 64))}`);
+}

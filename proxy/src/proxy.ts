@@ -1,0 +1,134 @@
+// Builds a running proxy from a validated config: TLS material, discovery,
+// routers and the three listeners. main.ts adds the process concerns (files,
+// signals); tests start proxies through this directly.
+import type { ProxyConfig } from "./config/schema";
+import { LiveConfig, compileSettings } from "./config/live";
+import { EndpointIndex } from "./discovery/endpoint-index";
+import { KubernetesDiscovery } from "./discovery/kubernetes-watch";
+import { createEndpointAgent } from "./http/forward-http1";
+import { PeerPool } from "./http/peer-pool";
+import { AdminListener } from "./listeners/admin";
+import { IncomingListener } from "./listeners/incoming";
+import { OutgoingListener } from "./listeners/outgoing";
+import { Balancer } from "./routing/balancer";
+import { DtabHeaderCache } from "./routing/dtab-header";
+import { IncomingRouter } from "./routing/incoming-router";
+import { K8S_NAMER_ID, KubernetesNamer } from "./routing/k8s-namer";
+import { OutgoingRouter } from "./routing/outgoing-router";
+import { Resolver } from "./routing/resolve";
+import { RetryBudget } from "./routing/retry-budget";
+import { TlsStore } from "./tls/store";
+import { type Logger, createLogger } from "./telemetry/log";
+import { MeshMetrics } from "./telemetry/metrics";
+
+export interface ProxyOptions {
+  readonly config: ProxyConfig;
+  /** The Kubernetes node this proxy serves (downward API spec.nodeName). */
+  readonly nodeName: string;
+  /** The node's address (status.hostIP): local apps arrive from it, so it may send l5d-dtab. */
+  readonly hostIp?: string;
+  readonly log?: Logger;
+}
+
+export interface RunningProxy {
+  readonly ports: { readonly outgoing: number; readonly incoming: number; readonly admin: number };
+  readonly metrics: MeshMetrics;
+  readonly tls: TlsStore;
+  readonly index: EndpointIndex;
+  /** Applies a reloaded config; returns what could not change without a restart. */
+  applyConfig(config: ProxyConfig): string[];
+  /** Stops accepting, lets in-flight requests finish (up to limits.drainTimeoutMs), then closes. */
+  shutdown(): Promise<void>;
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
+  const { config, nodeName } = opts;
+  const log = opts.log ?? createLogger(config.log.level);
+  const metrics = new MeshMetrics();
+  const extraTrusted = opts.hostIp !== undefined && opts.hostIp !== "" ? [opts.hostIp] : [];
+  const live = new LiveConfig(compileSettings(config, extraTrusted));
+
+  const tls = await TlsStore.open(config.tls, config.tls.identity, log, metrics);
+  tls.watchFiles(config.tls.reloadIntervalMs);
+
+  const index = new EndpointIndex();
+  const discovery = new KubernetesDiscovery({ config: config.kubernetes, index, log, metrics });
+  discovery.start();
+
+  const onEject = (key: string): void => {
+    metrics.ejections.inc();
+    log.warn("endpoint_ejected", { endpoint: key, forMs: live.current.config.ejection.ejectMs });
+  };
+  const agent = createEndpointAgent();
+  const dtabHeaders = new DtabHeaderCache();
+  const pool = new PeerPool(tls, { identity: config.tls.identity, connectTimeoutMs: config.limits.connectTimeoutMs }, metrics, log);
+
+  const outgoingRouter = new OutgoingRouter({
+    live,
+    resolver: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index)]])),
+    index,
+    balancer: new Balancer(config.ejection, onEject),
+    budget: new RetryBudget(config.retries),
+    pool,
+    agent,
+    dtabHeaders,
+    metrics,
+    log,
+  });
+  const incomingRouter = new IncomingRouter({
+    live,
+    resolver: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index, nodeName)]])),
+    balancer: new Balancer(config.ejection, onEject),
+    agent,
+    dtabHeaders,
+    metrics,
+    log,
+    nodeName,
+  });
+
+  let draining = false;
+  const outgoing = new OutgoingListener(live, outgoingRouter, metrics);
+  const incoming = new IncomingListener(live, incomingRouter, tls, metrics, log);
+  const admin = new AdminListener(live, metrics, {
+    notReadyReason: () =>
+      draining ? "draining for shutdown" : discovery.ready ? undefined : "waiting for the first Kubernetes sync",
+  });
+
+  const ports = {
+    admin: await admin.listen(config.admin.ip, config.admin.port),
+    incoming: await incoming.listen(config.incoming.ip, config.incoming.port),
+    outgoing: await outgoing.listen(config.outgoing.ip, config.outgoing.port),
+  };
+  log.info("proxy_started", { node: nodeName, ...ports, identity: config.tls.identity });
+
+  return {
+    ports,
+    metrics,
+    tls,
+    index,
+    applyConfig(next: ProxyConfig): string[] {
+      const restart: string[] = [];
+      const prev = live.current.config;
+      for (const l of ["outgoing", "incoming", "admin"] as const) {
+        if (prev[l].ip !== next[l].ip || prev[l].port !== next[l].port) restart.push(`${l}.ip/${l}.port`);
+      }
+      if (JSON.stringify(prev.tls) !== JSON.stringify(next.tls)) restart.push("tls");
+      if (JSON.stringify(prev.kubernetes) !== JSON.stringify(next.kubernetes)) restart.push("kubernetes");
+      live.current = compileSettings(next, extraTrusted);
+      log.setLevel(next.log.level);
+      return restart;
+    },
+    async shutdown(): Promise<void> {
+      draining = true;
+      const deadline = Date.now() + live.current.config.limits.drainTimeoutMs;
+      log.info("proxy_draining", { inFlight: outgoing.inFlight + incoming.inFlight });
+      await Promise.all([outgoing.drain(deadline), incoming.drain(deadline)]);
+      await pool.close();
+      await discovery.stop();
+      tls.close();
+      admin.close();
+      agent.destroy();
+      log.info("proxy_stopped", {});
+    },
+  };
+}

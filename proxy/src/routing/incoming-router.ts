@@ -1,0 +1,102 @@
+// The incoming side: a request from an authenticated peer proxy is bound through
+// the incoming dtab to endpoints on this node only, and handed to the local pod
+// over plain HTTP/1.1 (it never leaves the node).
+import type { Agent } from "node:http";
+import type { LiveConfig } from "../config/live";
+import { ProxyError } from "../http/errors";
+import type { Inbound, Outbound } from "../http/exchange";
+import { elapsed, forwardHttp1 } from "../http/forward-http1";
+import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
+import type { Logger } from "../telemetry/log";
+import { errorMessage } from "../telemetry/log";
+import { type MeshMetrics, UNBOUND } from "../telemetry/metrics";
+import type { Balancer } from "./balancer";
+import { DTAB_HEADER, type DtabHeaderCache } from "./dtab-header";
+import type { Dtab } from "./dtab";
+import { hostOf } from "./outgoing-router";
+import type { Resolver } from "./resolve";
+
+export interface IncomingDeps {
+  readonly live: LiveConfig;
+  /** Resolves with a namer restricted to this node's endpoints. */
+  readonly resolver: Resolver;
+  readonly balancer: Balancer;
+  readonly agent: Agent;
+  readonly dtabHeaders: DtabHeaderCache;
+  readonly metrics: MeshMetrics;
+  readonly log: Logger;
+  readonly nodeName: string;
+}
+
+export class IncomingRouter {
+  constructor(private readonly d: IncomingDeps) {}
+
+  /** `authenticated` is true only for a connection whose peer proved the mesh identity. */
+  async route(inbound: Inbound, outbound: Outbound, authenticated: boolean): Promise<void> {
+    const started = performance.now();
+    let service = UNBOUND;
+    let status: number;
+    try {
+      status = await this.dispatch(inbound, outbound, authenticated, started, (s) => (service = s));
+    } catch (err) {
+      const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
+      outbound.fail(e);
+      status = e.status;
+      if (this.d.log.enabled("debug")) this.d.log.debug("request_failed", { direction: "incoming", error: e.message });
+    }
+    if (status !== 0) this.d.metrics.forService("incoming", service).observe(status, elapsed(started));
+  }
+
+  private async dispatch(
+    inbound: Inbound,
+    outbound: Outbound,
+    authenticated: boolean,
+    started: number,
+    bound: (service: string) => void,
+  ): Promise<number> {
+    const { config, incomingDtab } = this.d.live.current;
+    const host = hostOf(inbound.authority);
+    if (host === "") throw new ProxyError("bad_request", "request names no host (:authority or Host header)");
+    if (meshHops(inbound.headers.via) >= config.limits.maxHops) {
+      throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
+    }
+
+    let dtabs: readonly Dtab[] = [incomingDtab];
+    const override = inbound.headers[DTAB_HEADER];
+    if (override !== undefined && authenticated) {
+      const parsed = this.d.dtabHeaders.parse(override);
+      if (!parsed.ok) throw new ProxyError("bad_request", parsed.error);
+      dtabs = [incomingDtab, parsed.dtab];
+    }
+
+    const name = `/svc/${host}`;
+    const res = this.d.resolver.resolve(dtabs, ["svc", host]);
+    if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
+    const dest = res.dest;
+    const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
+    headers.via = appendVia(inbound.headers.via);
+    if (!authenticated) delete headers[DTAB_HEADER];
+    const timeout = config.limits.requestTimeoutMs;
+
+    if (dest.kind === "inet") {
+      bound(dest.id);
+      const o = await forwardHttp1(this.d.agent, { host: dest.host, port: dest.port, describe: dest.id }, inbound, outbound, headers, timeout, started);
+      return o.status;
+    }
+    bound(dest.service);
+    const { endpoints } = dest;
+    if (endpoints.length === 0) {
+      throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id}) on node ${this.d.nodeName}`);
+    }
+    // The sending proxy already balanced across the cluster; honour its choice
+    // when it names one of this node's endpoints for this name.
+    const hint = inbound.headers[DST_ENDPOINT_HEADER];
+    const endpoint = (typeof hint === "string" && endpoints.find((e) => e.key === hint)) || this.d.balancer.pick(endpoints)!;
+    const stats = this.d.balancer.start(endpoint.key);
+    const t0 = performance.now();
+    const target = { host: endpoint.ip, port: endpoint.port, describe: `endpoint ${endpoint.key} of ${dest.id}` };
+    const o = await forwardHttp1(this.d.agent, target, inbound, outbound, headers, timeout, started);
+    this.d.balancer.finish(endpoint.key, stats, o.upstreamOk, performance.now() - t0);
+    return o.status;
+  }
+}

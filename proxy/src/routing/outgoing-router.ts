@@ -1,0 +1,170 @@
+// The outgoing side: a local application's request for /svc/<host> is bound
+// through the dtab to a Service, an endpoint is chosen, and the request goes to
+// the mesh proxy on that endpoint's node over the shared HTTP/2 mTLS connection.
+import type { Agent } from "node:http";
+import type { OutgoingHttpHeaders } from "node:http2";
+import { type LiveConfig, addressIn } from "../config/live";
+import type { Endpoint, EndpointIndex } from "../discovery/endpoint-index";
+import { ProxyError } from "../http/errors";
+import type { ForwardOutcome, Inbound, Outbound } from "../http/exchange";
+import { elapsed, forwardHttp1 } from "../http/forward-http1";
+import { forwardToPeer } from "../http/forward-peer";
+import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
+import type { PeerPool } from "../http/peer-pool";
+import type { Logger } from "../telemetry/log";
+import { errorMessage } from "../telemetry/log";
+import { type MeshMetrics, UNBOUND } from "../telemetry/metrics";
+import type { Balancer } from "./balancer";
+import { DTAB_HEADER, type DtabHeaderCache } from "./dtab-header";
+import type { Dtab } from "./dtab";
+import type { Resolver, ServiceDestination } from "./resolve";
+import type { RetryBudget } from "./retry-budget";
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+export interface OutgoingDeps {
+  readonly live: LiveConfig;
+  readonly resolver: Resolver;
+  readonly index: EndpointIndex;
+  readonly balancer: Balancer;
+  readonly budget: RetryBudget;
+  readonly pool: PeerPool;
+  readonly agent: Agent;
+  readonly dtabHeaders: DtabHeaderCache;
+  readonly metrics: MeshMetrics;
+  readonly log: Logger;
+}
+
+/** The host part of an authority (no port, no IPv6 brackets), lower-cased. */
+export function hostOf(authority: string): string {
+  if (authority.startsWith("[")) {
+    const end = authority.indexOf("]");
+    return (end === -1 ? authority : authority.slice(1, end)).toLowerCase();
+  }
+  const colon = authority.lastIndexOf(":");
+  return (colon === -1 ? authority : authority.slice(0, colon)).toLowerCase();
+}
+
+export class OutgoingRouter {
+  constructor(private readonly d: OutgoingDeps) {}
+
+  async route(inbound: Inbound, outbound: Outbound): Promise<void> {
+    const started = performance.now();
+    let service = UNBOUND;
+    let status: number;
+    try {
+      const r = await this.dispatch(inbound, outbound, started, (s) => (service = s));
+      status = r;
+    } catch (err) {
+      const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
+      outbound.fail(e);
+      status = e.status;
+      if (this.d.log.enabled("debug")) this.d.log.debug("request_failed", { direction: "outgoing", error: e.message });
+    }
+    if (status !== 0) this.d.metrics.forService("outgoing", service).observe(status, elapsed(started));
+  }
+
+  private async dispatch(
+    inbound: Inbound,
+    outbound: Outbound,
+    started: number,
+    bound: (service: string) => void,
+  ): Promise<number> {
+    const { config, outgoingDtab, dtabOverrideFrom } = this.d.live.current;
+    const host = hostOf(inbound.authority);
+    if (host === "") throw new ProxyError("bad_request", "request names no host (absolute URI or Host header)");
+    if (meshHops(inbound.headers.via) >= config.limits.maxHops) {
+      throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
+    }
+
+    let dtabs: readonly Dtab[] = [outgoingDtab];
+    let forwardDtab: string | string[] | undefined;
+    const override = inbound.headers[DTAB_HEADER];
+    if (override !== undefined) {
+      if (addressIn(dtabOverrideFrom, inbound.remoteAddress)) {
+        const parsed = this.d.dtabHeaders.parse(override);
+        if (!parsed.ok) throw new ProxyError("bad_request", parsed.error);
+        dtabs = [outgoingDtab, parsed.dtab];
+        forwardDtab = override;
+      } else {
+        this.d.metrics.dtabOverridesIgnored.inc();
+        this.d.log.debug("dtab_override_ignored", { from: inbound.remoteAddress });
+      }
+    }
+
+    const name = `/svc/${host}`;
+    const res = this.d.resolver.resolve(dtabs, ["svc", host]);
+    if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
+    const dest = res.dest;
+
+    const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
+    headers.via = appendVia(inbound.headers.via);
+    if (forwardDtab === undefined) delete headers[DTAB_HEADER];
+
+    if (dest.kind === "inet") {
+      bound(dest.id);
+      const target = { host: dest.host, port: dest.port, describe: `${dest.id}` };
+      const o = await forwardHttp1(this.d.agent, target, inbound, outbound, headers, config.limits.requestTimeoutMs, started);
+      return o.status;
+    }
+    bound(dest.service);
+    return this.toPeers(dest, name, inbound, outbound, headers, started);
+  }
+
+  private async toPeers(
+    dest: ServiceDestination,
+    name: string,
+    inbound: Inbound,
+    outbound: Outbound,
+    headers: OutgoingHttpHeaders,
+    started: number,
+  ): Promise<number> {
+    const { config } = this.d.live.current;
+    const { balancer, budget, index, pool, metrics } = this.d;
+    if (dest.endpoints.length === 0) throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id})`);
+    budget.deposit();
+    const mayRetry = IDEMPOTENT.has(inbound.method);
+    const tried = new Set<string>();
+    let lastError: ProxyError | undefined;
+
+    for (;;) {
+      const endpoint: Endpoint | undefined = balancer.pick(dest.endpoints, tried);
+      if (endpoint === undefined) {
+        throw lastError ?? new ProxyError("unavailable", `no reachable endpoints for ${name} (${dest.id})`);
+      }
+      tried.add(endpoint.key);
+      const peerIp = endpoint.nodeName === undefined ? undefined : index.peerForNode(endpoint.nodeName);
+      if (peerIp === undefined) {
+        lastError = new ProxyError(
+          "unavailable",
+          `no ready mesh proxy on node ${endpoint.nodeName ?? "(unknown)"} for ${dest.id} endpoint ${endpoint.key}`,
+        );
+        continue;
+      }
+      const peer = `${peerIp}:${config.incoming.port}`;
+      const stats = balancer.start(endpoint.key);
+      const t0 = performance.now();
+      let outcome: ForwardOutcome;
+      try {
+        const session = await pool.acquire(peerIp, config.incoming.port);
+        headers[DST_ENDPOINT_HEADER] = endpoint.key;
+        outcome = await forwardToPeer(session, peer, inbound, outbound, { ...headers }, config.limits.requestTimeoutMs, started);
+      } catch (err) {
+        // Connecting failed: nothing of the request was sent or read.
+        const e = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);
+        outcome = { status: e.status, headSeconds: elapsed(started), upstreamOk: false, retryable: e };
+      }
+      balancer.finish(endpoint.key, stats, outcome.upstreamOk, performance.now() - t0);
+      if (outcome.retryable === undefined) return outcome.status;
+
+      lastError = outcome.retryable;
+      const bodyUntouched = !inbound.hasBody || inbound.body.readableDidRead === false;
+      if (!mayRetry || !bodyUntouched) throw lastError;
+      if (!budget.tryWithdraw()) {
+        metrics.retriesBudgetExhausted.inc();
+        throw lastError;
+      }
+      metrics.retries.inc();
+    }
+  }
+}

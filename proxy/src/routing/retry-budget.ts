@@ -1,0 +1,61 @@
+// A retry budget, as in Finagle: retries may add at most `percent` of recent
+// traffic, plus a small floor per second so a quiet proxy can still retry. A
+// budget rather than a per-request count keeps retries from multiplying load
+// exactly when a peer is failing.
+
+export interface RetryBudgetPolicy {
+  readonly budgetPercent: number;
+  readonly minRetriesPerSecond: number;
+  readonly ttlMs: number;
+}
+
+const BUCKETS = 10;
+
+export class RetryBudget {
+  private readonly deposits = new Float64Array(BUCKETS);
+  private readonly withdrawals = new Float64Array(BUCKETS);
+  private readonly bucketMs: number;
+  private current = 0;
+  private currentStart = 0;
+
+  constructor(
+    private readonly policy: RetryBudgetPolicy,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.bucketMs = Math.max(1, Math.floor(policy.ttlMs / BUCKETS));
+    this.currentStart = now();
+  }
+
+  /** Every original request earns a fraction of a retry. */
+  deposit(): void {
+    this.advance();
+    this.deposits[this.current]! += this.policy.budgetPercent;
+  }
+
+  /** Takes one retry from the budget if there is one. */
+  tryWithdraw(): boolean {
+    this.advance();
+    let deposited = (this.policy.minRetriesPerSecond * this.policy.ttlMs) / 1000;
+    let withdrawn = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      deposited += this.deposits[i]!;
+      withdrawn += this.withdrawals[i]!;
+    }
+    if (deposited - withdrawn < 1) return false;
+    this.withdrawals[this.current]! += 1;
+    return true;
+  }
+
+  private advance(): void {
+    const now = this.now();
+    let steps = Math.floor((now - this.currentStart) / this.bucketMs);
+    if (steps <= 0) return;
+    this.currentStart += steps * this.bucketMs;
+    if (steps > BUCKETS) steps = BUCKETS;
+    for (let s = 0; s < steps; s++) {
+      this.current = (this.current + 1) % BUCKETS;
+      this.deposits[this.current] = 0;
+      this.withdrawals[this.current] = 0;
+    }
+  }
+}

@@ -1,0 +1,80 @@
+// Deciding whether the other end of a TLS connection is a mesh member, and
+// naming the reason when it is not. The reasons label the handshake-failure
+// metric, so they are a small fixed set.
+import { type PeerCertificate, type TLSSocket, checkServerIdentity } from "node:tls";
+
+export type HandshakeFailure =
+  | "no_client_certificate"
+  | "expired_certificate"
+  | "not_yet_valid_certificate"
+  | "untrusted_certificate"
+  | "wrong_identity"
+  | "protocol_version"
+  | "not_tls"
+  | "handshake_timeout"
+  | "connection_reset"
+  | "other";
+
+const UNTRUSTED = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "INVALID_CA",
+]);
+
+/** Maps a certificate verification code (socket.authorizationError, err.code) to a reason. */
+export function classifyVerifyError(code: string | undefined): HandshakeFailure {
+  if (code === undefined) return "other";
+  if (code === "CERT_HAS_EXPIRED") return "expired_certificate";
+  if (code === "CERT_NOT_YET_VALID") return "not_yet_valid_certificate";
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return "wrong_identity";
+  if (UNTRUSTED.has(code)) return "untrusted_certificate";
+  return classifyTlsError(code, "");
+}
+
+/** Maps an error from a failed handshake (tlsClientError, client 'error') to a reason. */
+export function classifyTlsError(code: string | undefined, message: string): HandshakeFailure {
+  const c = code ?? "";
+  if (c === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") return "no_client_certificate";
+  if (
+    c === "ERR_SSL_UNSUPPORTED_PROTOCOL" ||
+    c === "ERR_SSL_NO_PROTOCOLS_AVAILABLE" ||
+    c === "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION" ||
+    /protocol version|unsupported protocol/i.test(message)
+  ) {
+    return "protocol_version";
+  }
+  if (c === "ERR_SSL_HTTP_REQUEST" || c === "ERR_SSL_WRONG_VERSION_NUMBER" || c === "ERR_SSL_PACKET_LENGTH_TOO_LONG") {
+    return "not_tls";
+  }
+  if (c === "ERR_TLS_HANDSHAKE_TIMEOUT") return "handshake_timeout";
+  if (c === "ECONNRESET" || c === "EPIPE") return "connection_reset";
+  if (c === "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED") return "expired_certificate";
+  if (c === "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA" || c === "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE") {
+    return "untrusted_certificate";
+  }
+  if (c === "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED") return "no_client_certificate";
+  if (c !== "" && !c.startsWith("ERR_")) return classifyVerifyError(c);
+  return "other";
+}
+
+/**
+ * Checks a server-side socket after the handshake: a chain to a trusted CA
+ * (verified by OpenSSL, reported in `authorized`) and the mesh identity.
+ * Returns undefined for a mesh member.
+ */
+export function checkPeer(socket: TLSSocket, identity: string): HandshakeFailure | undefined {
+  const peer = socket.getPeerCertificate();
+  if (peer === null || peer === undefined || Object.keys(peer).length === 0) return "no_client_certificate";
+  if (!socket.authorized) {
+    const err = socket.authorizationError;
+    const code = typeof err === "string" ? err : (err as NodeJS.ErrnoException | null)?.code;
+    return classifyVerifyError(code);
+  }
+  return checkServerIdentity(identity, peer as PeerCertificate) === undefined ? undefined : "wrong_identity";
+}
