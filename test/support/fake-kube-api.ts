@@ -13,7 +13,15 @@ interface Collection {
   readonly listKind: string;
   readonly apiVersion: string;
   readonly objects: Map<string, Obj>;
-  readonly watchers: Set<{ res: ServerResponse; selector: string | null; namespace: string | null }>;
+  readonly watchers: Set<Watcher>;
+  /** Every event, so a watch from resourceVersion N replays what came after N. */
+  readonly history: { rv: number; type: string; obj: Obj }[];
+}
+
+interface Watcher {
+  readonly res: ServerResponse;
+  readonly selector: string | null;
+  readonly namespace: string | null;
 }
 
 export const ENDPOINTSLICES = "/apis/discovery.k8s.io/v1/endpointslices";
@@ -35,8 +43,8 @@ export class FakeKubeApi {
   private down = false;
   readonly requests: string[] = [];
   private readonly collections = new Map<string, Collection>([
-    [ENDPOINTSLICES, { listKind: "EndpointSliceList", apiVersion: "discovery.k8s.io/v1", objects: new Map(), watchers: new Set() }],
-    [PODS, { listKind: "PodList", apiVersion: "v1", objects: new Map(), watchers: new Set() }],
+    [ENDPOINTSLICES, { listKind: "EndpointSliceList", apiVersion: "discovery.k8s.io/v1", objects: new Map(), watchers: new Set(), history: [] }],
+    [PODS, { listKind: "PodList", apiVersion: "v1", objects: new Map(), watchers: new Set(), history: [] }],
   ]);
   port = 0;
 
@@ -102,11 +110,8 @@ export class FakeKubeApi {
   }
 
   private notify(c: Collection, type: string, obj: Obj): void {
-    for (const w of c.watchers) {
-      if (w.namespace !== null && obj.metadata.namespace !== w.namespace) continue;
-      if (!matchesSelector(obj, w.selector)) continue;
-      w.res.write(JSON.stringify({ type, object: obj }) + "\n");
-    }
+    c.history.push({ rv: this.rv, type, obj });
+    for (const w of c.watchers) send(w, type, obj);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -134,6 +139,8 @@ export class FakeKubeApi {
       res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
       res.write("");
       const w = { res, selector, namespace };
+      const since = Number(url.searchParams.get("resourceVersion") ?? "0");
+      for (const e of c.history) if (e.rv > since) send(w, e.type, e.obj);
       c.watchers.add(w);
       res.on("close", () => c.watchers.delete(w));
       return;
@@ -146,6 +153,12 @@ export class FakeKubeApi {
       JSON.stringify({ apiVersion: c.apiVersion, kind: c.listKind, metadata: { resourceVersion: String(this.rv) }, items }),
     );
   }
+}
+
+function send(w: Watcher, type: string, obj: Obj): void {
+  if (w.namespace !== null && obj.metadata.namespace !== w.namespace) return;
+  if (!matchesSelector(obj, w.selector)) return;
+  w.res.write(JSON.stringify({ type, object: obj }) + "\n");
 }
 
 /** An EndpointSlice as the EndpointSlice controller writes it. */

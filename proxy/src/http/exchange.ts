@@ -20,8 +20,11 @@ export interface Inbound {
 }
 
 export interface Outbound {
-  /** Sends the response head; the returned stream takes the body. */
-  respond(status: number, headers: OutgoingHttpHeaders): Writable;
+  /**
+   * Sends the response head; the returned stream takes the body. Undefined when
+   * the client has already gone, so the caller should drop the upstream.
+   */
+  respond(status: number, headers: OutgoingHttpHeaders): Writable | undefined;
   /** Answers with the proxy's own error, if nothing was sent yet; otherwise aborts. */
   fail(err: ProxyError): void;
   /** Cuts the response short (after headers were sent). */
@@ -42,6 +45,7 @@ function errorHead(err: ProxyError): { headers: OutgoingHttpHeaders; body: strin
 export function http1Outbound(req: IncomingMessage, res: ServerResponse, closeAfter: () => boolean): Outbound {
   return {
     respond(status, headers) {
+      if (res.destroyed) return undefined;
       if (closeAfter()) headers.connection = "close";
       res.writeHead(status, headers);
       return res;
@@ -75,6 +79,9 @@ export function http1Outbound(req: IncomingMessage, res: ServerResponse, closeAf
 export function http2Outbound(stream: ServerHttp2Stream): Outbound {
   return {
     respond(status, headers) {
+      // A peer may cancel the stream (its timeout, its client leaving) while the
+      // local app is still answering; respond() would throw on it.
+      if (stream.destroyed || stream.closed) return undefined;
       headers[":status"] = status;
       stream.respond(headers);
       return stream;

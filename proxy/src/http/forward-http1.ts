@@ -57,6 +57,11 @@ export function forwardHttp1(
       const status = res.statusCode ?? 502;
       const sink = outbound.respond(status, endToEndHeaders(res.headers));
       headSeconds = elapsed(startedAt);
+      if (sink === undefined) {
+        res.destroy();
+        settle({ status: 0, headSeconds, upstreamOk: true });
+        return;
+      }
       res.pipe(sink);
       res.on("end", () => settle({ status, headSeconds, upstreamOk: true }));
       res.on("error", () => {

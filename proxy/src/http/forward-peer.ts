@@ -65,6 +65,11 @@ export function forwardToPeer(
       status = Number(h[":status"]) || 502;
       const sink = outbound.respond(status, endToEndHeaders(h));
       headSeconds = elapsed(startedAt);
+      if (sink === undefined) {
+        stream.close(h2.NGHTTP2_CANCEL);
+        settle({ status: 0, headSeconds, upstreamOk: true });
+        return;
+      }
       stream.pipe(sink);
     });
     stream.on("end", () => settle({ status, headSeconds, upstreamOk: true }));

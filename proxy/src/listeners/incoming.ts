@@ -22,7 +22,7 @@ import { checkPeer, classifyTlsError } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
-import { ConnectionTracker, answerClientError, listen } from "./server-util";
+import { ConnectionTracker, answerClientError, listen, refuseTunnels } from "./server-util";
 
 const WINDOW = 16 * 1024 * 1024;
 
@@ -78,6 +78,7 @@ export class IncomingListener {
       (req, res) => this.onHttp1(req, res),
     );
     this.h1.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+    refuseTunnels(this.h1);
 
     const identity = tlsConfig.identity;
     this.server.on("secureConnection", (socket: TLSSocket) => {

@@ -7,7 +7,7 @@ import { ProxyError } from "../http/errors";
 import { type Inbound, http1Outbound } from "../http/exchange";
 import type { OutgoingRouter } from "../routing/outgoing-router";
 import type { MeshMetrics } from "../telemetry/metrics";
-import { ConnectionTracker, answerClientError, listen } from "./server-util";
+import { ConnectionTracker, answerClientError, listen, refuseTunnels } from "./server-util";
 
 export class OutgoingListener {
   readonly server: Server;
@@ -33,6 +33,7 @@ export class OutgoingListener {
     );
     this.connections = new ConnectionTracker(this.server, metrics, "outgoing");
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+    refuseTunnels(this.server);
   }
 
   listen(ip: string, port: number): Promise<number> {

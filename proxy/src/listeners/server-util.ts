@@ -56,6 +56,30 @@ const PARSE_REASONS: Record<string, string> = {
   ERR_HTTP_REQUEST_TIMEOUT: "request head not received in time (limits.headersTimeoutMs)",
 };
 
+/**
+ * node:http hands CONNECT to a separate 'connect' event and, without a
+ * listener, drops the socket silently; the mesh answers it like any refusal.
+ */
+export function refuseTunnels(server: HttpServer): void {
+  const body = "CONNECT tunnels are not supported by the mesh\n";
+  const head =
+    `HTTP/1.1 405 Method Not Allowed\r\nl5d-err: ${body.trim()}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  server.on("connect", (_req: unknown, socket: Socket) => {
+    socket.on("error", () => socket.destroy());
+    socket.end(head + body);
+  });
+  // Upgrades (WebSocket, h2c) are connection-level too and not forwarded either.
+  server.on("upgrade", (_req: unknown, socket: Socket) => {
+    const msg = "protocol upgrades are not supported by the mesh\n";
+    socket.on("error", () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 501 Not Implemented\r\nl5d-err: ${msg.trim()}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(msg)}\r\nconnection: close\r\n\r\n${msg}`,
+    );
+  });
+}
+
 /** Answers a request node's HTTP parser rejected: status, l5d-err, one-line body, close. */
 export function answerClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
   if (err.code === "ECONNRESET" || !socket.writable) {

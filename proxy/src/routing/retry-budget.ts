@@ -41,7 +41,8 @@ export class RetryBudget {
       deposited += this.deposits[i]!;
       withdrawn += this.withdrawals[i]!;
     }
-    if (deposited - withdrawn < 1) return false;
+    // Fractions of a retry add up in floating point; 100 x 0.2 must make 20.
+    if (deposited - withdrawn < 1 - 1e-9) return false;
     this.withdrawals[this.current]! += 1;
     return true;
   }
