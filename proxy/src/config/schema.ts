@@ -30,83 +30,119 @@ const dnsName = z
 export const DEFAULT_DTAB = "/svc => /#/io.l5d.k8s/default/http;";
 
 export const outgoingSchema = z.strictObject({
-  ip: ip.default("0.0.0.0"),
-  port: port.default(4140),
-  /** Routing table for names that local applications ask for (`/svc/<host>`). */
-  dtab: dtabText.default(DEFAULT_DTAB),
-  /**
-   * Sources whose `l5d-dtab` header is honoured. Anyone who can reach the node's
-   * port 4140 can send one, so by default only the node itself may re-route.
-   */
-  dtabOverrideFrom: z.array(cidr).default(["127.0.0.0/8", "::1/128"]),
+  ip: ip.default("0.0.0.0").describe("Address the outgoing listener binds; local apps reach it on the node address (hostPort)."),
+  port: port.default(4140).describe("Port for plain HTTP from local apps (`http_proxy=$NODE:4140`)."),
+  dtab: dtabText
+    .default(DEFAULT_DTAB)
+    .describe("Routing table for the names local apps ask for (`/svc/<host>`)."),
+  // Anyone who can reach the node's port 4140 can send l5d-dtab, so by default
+  // only the node itself (loopback and HOST_IP) may re-route.
+  dtabOverrideFrom: z
+    .array(cidr)
+    .default(["127.0.0.0/8", "::1/128"])
+    .describe("CIDRs whose `l5d-dtab` header is honoured on 4140 (the node's HOST_IP always is); others are dropped and counted."),
 });
 
 export const incomingSchema = z.strictObject({
-  ip: ip.default("0.0.0.0"),
-  port: port.default(4141),
-  /** Routing table on the receiving side; bound endpoints are limited to this node. */
-  dtab: dtabText.default(DEFAULT_DTAB),
+  ip: ip.default("0.0.0.0").describe("Address the incoming (mutual TLS) listener binds."),
+  port: port.default(4141).describe("Port peers dial over mutual TLS 1.3; also the port this proxy dials on peers."),
+  dtab: dtabText
+    .default(DEFAULT_DTAB)
+    .describe("Routing table on the receiving side; bound endpoints are limited to this node."),
 });
 
 export const adminSchema = z.strictObject({
-  ip: ip.default("0.0.0.0"),
-  port: port.default(9990),
+  ip: ip.default("0.0.0.0").describe("Address of the read-only admin listener (probes, metrics)."),
+  port: port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /metrics."),
 });
 
 export const tlsSchema = z.strictObject({
-  /** PEM bundle of every CA the mesh currently trusts (old and new during a CA rotation). */
-  caBundle: z.string().min(1).default("/etc/zt-mesh/tls/ca-bundle.crt"),
-  cert: z.string().min(1).default("/etc/zt-mesh/tls/tls.crt"),
-  key: z.string().min(1).default("/etc/zt-mesh/tls/tls.key"),
-  /** DNS subjectAltName every mesh member's certificate carries and every peer checks. */
-  identity: dnsName.default("mesh.zt-mesh.local"),
-  /** How often the files are re-read in case a change notification was missed. */
-  reloadIntervalMs: millis.default(5000),
+  caBundle: z
+    .string()
+    .min(1)
+    .default("/etc/zt-mesh/tls/ca-bundle.crt")
+    .describe("PEM bundle of every CA the mesh trusts (old and new during a CA rotation)."),
+  cert: z.string().min(1).default("/etc/zt-mesh/tls/tls.crt").describe("PEM mesh certificate, presented to peers as server and as client."),
+  key: z.string().min(1).default("/etc/zt-mesh/tls/tls.key").describe("PEM private key of the mesh certificate."),
+  identity: dnsName
+    .default("mesh.zt-mesh.local")
+    .describe("DNS subjectAltName every mesh certificate carries and every peer checks."),
+  reloadIntervalMs: millis
+    .default(5000)
+    .describe("How often the certificate and config files are re-read in case a change notification was missed."),
 });
 
 export const kubernetesSchema = z.strictObject({
-  /** Path to a kubeconfig; empty means the pod's service account (in-cluster). */
-  kubeconfig: z.string().default(""),
-  /** Namespace and label selector of the mesh's own DaemonSet pods (node -> peer address). */
-  meshNamespace: z.string().min(1).default("default"),
-  meshPodSelector: z.string().min(1).default("app=l5d"),
-  /** Delay before re-opening a failed watch; doubles up to 30 s. */
-  watchRetryMs: millis.default(1000),
+  kubeconfig: z.string().default("").describe("Path to a kubeconfig; empty means the pod's service account (in-cluster)."),
+  meshNamespace: z.string().min(1).default("default").describe("Namespace of the mesh's own DaemonSet pods."),
+  meshPodSelector: z
+    .string()
+    .min(1)
+    .default("app=l5d")
+    .describe("Label selector of the mesh's DaemonSet pods (maps each node to its proxy)."),
+  watchRetryMs: millis.default(1000).describe("Delay before re-opening a failed watch; doubles up to 30 s."),
 });
 
 export const limitsSchema = z.strictObject({
-  maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
-  /** HTTP/2 streams a peer may open at once on one connection. */
-  maxConcurrentStreams: z.number().int().min(1).max(65535).default(512),
-  /** Requests in flight per listener before new ones are shed with 503. */
-  maxPendingRequests: z.number().int().min(1).default(4096),
-  connectTimeoutMs: millis.default(3000),
-  /** Time from sending a request to receiving the response headers. */
-  requestTimeoutMs: millis.default(30_000),
-  /** A client must send its complete request head within this time (slow-client defence). */
-  headersTimeoutMs: millis.default(10_000),
-  /** Idle keep-alive connections from applications are closed after this long. */
-  idleTimeoutMs: millis.default(60_000),
-  /** Time SIGTERM waits for in-flight requests before closing what is left. */
-  drainTimeoutMs: millis.default(20_000),
-  /** Mesh hops a request may take before it is treated as a routing loop. */
-  maxHops: z.number().int().min(2).max(64).default(8),
+  maxHeaderBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024)
+    .default(16 * 1024)
+    .describe("Largest request head (HTTP/1.1) or header list (HTTP/2) accepted; larger gets 431."),
+  maxConcurrentStreams: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .default(512)
+    .describe("HTTP/2 streams a peer may have open at once on one connection."),
+  maxPendingRequests: z
+    .number()
+    .int()
+    .min(1)
+    .default(4096)
+    .describe("Requests in flight per listener before new ones are shed with 503."),
+  connectTimeoutMs: millis.default(3000).describe("Time to connect and complete the TLS handshake with a peer."),
+  requestTimeoutMs: millis.default(30_000).describe("Time from forwarding a request to receiving the response head; then 504."),
+  headersTimeoutMs: millis
+    .default(10_000)
+    .describe("A client must send its complete request head within this time (slow-client defence)."),
+  idleTimeoutMs: millis.default(60_000).describe("Idle keep-alive connections from apps are closed after this long."),
+  drainTimeoutMs: millis.default(20_000).describe("Time SIGTERM waits for in-flight requests before closing what is left."),
+  maxHops: z
+    .number()
+    .int()
+    .min(2)
+    .max(64)
+    .default(8)
+    .describe("Mesh hops (Via entries) a request may take before it is refused as a routing loop."),
 });
 
 export const retriesSchema = z.strictObject({
-  /** Retries allowed as a fraction of requests, on top of the floor below. */
-  budgetPercent: z.number().min(0).max(1).default(0.2),
-  minRetriesPerSecond: z.number().int().min(0).default(10),
-  ttlMs: millis.default(10_000),
+  budgetPercent: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.2)
+    .describe("Retries allowed as a fraction of recent requests, on top of the floor."),
+  minRetriesPerSecond: z.number().int().min(0).default(10).describe("Retries always allowed per second, even with little traffic."),
+  ttlMs: millis.default(10_000).describe("Window over which requests and retries are counted."),
 });
 
 export const ejectionSchema = z.strictObject({
-  consecutiveFailures: z.number().int().min(1).default(5),
-  ejectMs: millis.default(10_000),
+  consecutiveFailures: z
+    .number()
+    .int()
+    .min(1)
+    .default(5)
+    .describe("Consecutive failures after which an endpoint is taken out of load balancing."),
+  ejectMs: millis.default(10_000).describe("How long an ejected endpoint stays out."),
 });
 
 export const logSchema = z.strictObject({
-  level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest level written (JSON lines on stdout)."),
 });
 
 export const configSchema = z.strictObject({

@@ -1,0 +1,52 @@
+// The config reference table in the README is generated from the schema, so
+// the documented keys, defaults and meanings are the ones the proxy enforces.
+import { z } from "zod";
+import { configSchema } from "./schema";
+
+export interface ReferenceRow {
+  readonly key: string;
+  readonly type: string;
+  readonly default: string;
+  readonly description: string;
+}
+
+interface JsonSchemaNode {
+  type?: string | string[];
+  properties?: Record<string, JsonSchemaNode>;
+  items?: JsonSchemaNode;
+  enum?: unknown[];
+  anyOf?: JsonSchemaNode[];
+  default?: unknown;
+  description?: string;
+}
+
+function typeOf(node: JsonSchemaNode): string {
+  if (node.enum !== undefined) return node.enum.map((v) => JSON.stringify(v)).join(" \\| ");
+  if (node.anyOf !== undefined) return [...new Set(node.anyOf.map(typeOf))].join(" \\| ");
+  if (node.type === "array" && node.items !== undefined) return `${typeOf(node.items)}[]`;
+  return Array.isArray(node.type) ? node.type.join(" \\| ") : (node.type ?? "any");
+}
+
+export function configReference(): ReferenceRow[] {
+  const root = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
+  const rows: ReferenceRow[] = [];
+  for (const [section, node] of Object.entries(root.properties ?? {})) {
+    for (const [key, leaf] of Object.entries(node.properties ?? {})) {
+      rows.push({
+        key: `${section}.${key}`,
+        type: typeOf(leaf),
+        default: JSON.stringify(leaf.default ?? null),
+        description: leaf.description ?? "",
+      });
+    }
+  }
+  return rows;
+}
+
+export function configReferenceMarkdown(): string {
+  const lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"];
+  for (const r of configReference()) {
+    lines.push(`| \`${r.key}\` | ${r.type} | \`${r.default.replace(/\|/g, "\\|")}\` | ${r.description.replace(/\|/g, "\\|")} |`);
+  }
+  return lines.join("\n");
+}
