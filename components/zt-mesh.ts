@@ -1,0 +1,82 @@
+// One whole deployment of the mesh: PKI, the per-node proxies and, if asked for,
+// the hello/world demo. index.ts builds one from stack config; being a component,
+// two can live in one stack (different names and namespaces) without colliding.
+import * as pulumi from "@pulumi/pulumi";
+import { HelloWorldDemo } from "./demo";
+import { Mesh } from "./mesh";
+import { MeshPki } from "./pki";
+import type { Settings } from "./settings";
+import { walkthrough } from "./walkthrough";
+
+export type ZtMeshArgs = Omit<Settings, "kubeContext">;
+
+export class ZtMesh extends pulumi.ComponentResource {
+  readonly pki: MeshPki;
+  readonly mesh: Mesh;
+  readonly demo: HelloWorldDemo | undefined;
+  readonly namespace: pulumi.Output<string>;
+  /** Every trusted CA certificate, PEM. Public: clients need it to verify the mesh. */
+  readonly caCertificate: pulumi.Output<string>;
+  readonly meshCertificateExpiry: pulumi.Output<string>;
+  readonly walkthrough: pulumi.Output<string>;
+
+  constructor(name: string, args: ZtMeshArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("zt-mesh:index:ZtMesh", name, {}, opts);
+
+    this.pki = new MeshPki(`${name}-pki`, args.pki, { parent: this });
+    this.mesh = new Mesh(
+      `${name}-proxy`,
+      {
+        namespace: args.namespace,
+        createNamespace: args.createNamespace,
+        image: args.proxy.image,
+        imagePullPolicy: args.proxy.imagePullPolicy,
+        ports: args.proxy.ports,
+        resources: args.proxy.resources,
+        rolloutMaxUnavailable: args.proxy.rolloutMaxUnavailable,
+        service: args.service,
+        outgoingDtab: args.proxy.outgoingDtab,
+        incomingDtab: args.proxy.incomingDtab,
+        dtabOverrideFrom: args.proxy.dtabOverrideFrom,
+        logLevel: args.proxy.logLevel,
+        tls: {
+          identity: this.pki.identity,
+          caBundlePem: this.pki.caBundlePem,
+          certificatePem: this.pki.certificatePem,
+          privateKeyPem: this.pki.privateKeyPem,
+        },
+      },
+      { parent: this },
+    );
+    this.demo = args.demo.enabled
+      ? new HelloWorldDemo(
+          `${name}-demo`,
+          { namespace: args.demo.namespace, image: args.demo.image, proxyPort: args.proxy.ports.outgoing },
+          // hello is useless until its node has a proxy, and the namespace may be the mesh's.
+          { parent: this, dependsOn: [this.mesh] },
+        )
+      : undefined;
+
+    this.namespace = this.mesh.namespace;
+    this.caCertificate = this.pki.caBundlePem;
+    this.meshCertificateExpiry = this.pki.certificateExpiry;
+    this.walkthrough = pulumi
+      .all([this.mesh.namespace, this.mesh.serviceName, this.mesh.secretName])
+      .apply(([namespace, serviceName, secretName]) =>
+        walkthrough({
+          namespace,
+          serviceName,
+          secretName,
+          identity: this.pki.identity,
+          ports: args.proxy.ports,
+          ...(args.demo.enabled ? { demoNamespace: args.demo.namespace } : {}),
+        }),
+      );
+    this.registerOutputs({
+      namespace: this.namespace,
+      caCertificate: this.caCertificate,
+      meshCertificateExpiry: this.meshCertificateExpiry,
+      walkthrough: this.walkthrough,
+    });
+  }
+}

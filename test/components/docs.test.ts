@@ -1,0 +1,83 @@
+// The README and the proxy image say what the program does: the config table is
+// Pulumi.yaml's, the walkthrough is the one the dev stack outputs, and the image
+// runs the way the DaemonSet expects.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { PROXY_UID } from "../../components/mesh";
+import { loadSettings } from "../../components/settings";
+import { ZtMesh } from "../../components/zt-mesh";
+import { BEGIN, END, configTable, withTable } from "../docs/config-reference";
+import { run, valueOf } from "./support/harness";
+import { REPO, projectFile, stackSource } from "./support/stack-config";
+
+const read = (...path: string[]) => readFileSync(join(REPO, ...path), "utf8");
+
+describe("README.md", () => {
+  const readme = read("README.md");
+
+  it("opens with the two commands a newcomer needs", () => {
+    const firstScreen = readme.split("\n").slice(0, 15).join("\n");
+    assert.match(firstScreen, /npm run demo/);
+    assert.match(firstScreen, /local demo/);
+    assert.match(firstScreen, /npm ci && npm test/);
+  });
+
+  it("has the config reference table generated from Pulumi.yaml (npm run docs:config)", () => {
+    assert.ok(readme.includes(BEGIN) && readme.includes(END), "the generated-table markers");
+    const table = configTable(read("Pulumi.yaml"));
+    assert.equal(withTable(readme, table), readme, "README.md is out of date: run npm run docs:config");
+    for (const key of Object.keys(projectFile().config)) assert.ok(table.includes(`| \`zt-mesh:${key}\` |`), key);
+  });
+
+  it("shows the walkthrough the dev stack outputs, word for word", async () => {
+    const { result } = await run(() => new ZtMesh("zt-mesh", loadSettings(stackSource("dev"))));
+    const walkthrough = await valueOf(result.walkthrough);
+    assert.ok(readme.includes(walkthrough), `README.md should contain:\n${walkthrough}`);
+  });
+
+  it("leaves the lead a section for the proxy", () => {
+    assert.match(readme, /^## The proxy$/m);
+  });
+});
+
+describe("proxy/Dockerfile", () => {
+  const lines = read("proxy", "Dockerfile")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  const stages = lines.reduce<string[][]>((acc, line) => {
+    if (line.startsWith("FROM ")) acc.push([]);
+    acc[acc.length - 1]?.push(line);
+    return acc;
+  }, []);
+  const runtime = stages[stages.length - 1] ?? [];
+
+  it("is multi-stage on a pinned Node image, the same Node as the repo's toolchain", () => {
+    assert.ok(stages.length >= 2, "a build stage and a runtime stage");
+    const devNode = (JSON.parse(read("package.json")) as { devDependencies: Record<string, string> }).devDependencies["node"];
+    for (const stage of stages) assert.match(stage[0] ?? "", new RegExp(`^FROM node:${devNode}-bookworm-slim( AS \\w+)?$`));
+  });
+
+  it("builds with dev dependencies and ships production dependencies only", () => {
+    assert.ok(stages[0]?.some((l) => /npm ci\b/.test(l)) && stages[0]?.some((l) => /npm run build/.test(l)));
+    const installs = runtime.filter((l) => /npm (ci|install)\b/.test(l));
+    assert.equal(installs.length, 1);
+    assert.match(installs[0] ?? "", /npm ci --omit=dev/);
+    assert.ok(runtime.some((l) => /^COPY --from=\w+ \S*dist \.\/dist$/.test(l)), "copies the built dist/ only");
+  });
+
+  it("runs node dist/main.js from /app as the non-root user the DaemonSet expects", () => {
+    assert.ok(runtime.includes("WORKDIR /app"));
+    assert.ok(runtime.includes('ENTRYPOINT ["node", "dist/main.js"]'));
+    const user = runtime.find((l) => l.startsWith("USER "));
+    assert.equal(user, `USER ${PROXY_UID}:${PROXY_UID}`);
+    assert.notEqual(PROXY_UID, 0);
+  });
+
+  it("keeps node_modules and dist out of the build context", () => {
+    const ignored = read("proxy", ".dockerignore").split("\n").map((l) => l.trim());
+    for (const entry of ["node_modules", "dist"]) assert.ok(ignored.includes(entry), entry);
+  });
+});
