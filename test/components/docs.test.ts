@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { PROXY_UID } from "../../components/mesh";
 import { loadSettings } from "../../components/settings";
 import { ZtMesh } from "../../components/zt-mesh";
-import { BEGIN, END, configTable, withTable } from "../docs/config-reference";
+import { BEGIN, END, PROXY_BEGIN, PROXY_END, configTable, withTable, withTables } from "../docs/config-reference";
 import { run, valueOf } from "./support/harness";
 import { REPO, projectFile, stackSource } from "./support/stack-config";
 
@@ -37,8 +37,19 @@ describe("README.md", () => {
     assert.ok(readme.includes(walkthrough), `README.md should contain:\n${walkthrough}`);
   });
 
-  it("leaves the lead a section for the proxy", () => {
-    assert.match(readme, /^## The proxy$/m);
+  it("documents every key of the proxy's config file, generated from its schema", () => {
+    assert.ok(readme.includes(PROXY_BEGIN) && readme.includes(PROXY_END), "the generated-table markers");
+    assert.equal(withTables(readme, read("Pulumi.yaml")), readme, "README.md is out of date: run npm run docs:config");
+    for (const section of ["outgoing", "incoming", "admin", "tls", "kubernetes", "limits", "retries", "ejection", "log"]) {
+      assert.match(readme, new RegExp(`\\| \`${section}\\.`), section);
+    }
+  });
+
+  it("documents every metric the proxy exports", async () => {
+    const { MeshMetrics } = await import("../../proxy/src/telemetry/metrics");
+    const names = (await new MeshMetrics({ processMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name);
+    assert.ok(names.length > 10);
+    for (const name of names) assert.ok(readme.includes(`\`${name}\``), `README.md should document ${name}`);
   });
 });
 

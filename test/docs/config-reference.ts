@@ -1,14 +1,19 @@
-// Generates the README's config reference table from Pulumi.yaml, the one place
-// config keys are declared.
+// Generates the README's two config reference tables: the stack config from
+// Pulumi.yaml, and the proxy's config file from the proxy's own schema. Each
+// comes from the one place its keys are declared.
 //
 //   npm run docs:config            rewrite the table in README.md
 //   npm run docs:config -- --check exit 1 if README.md is out of date
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { configReferenceMarkdown } from "../../proxy/src/config/reference";
 
 export const BEGIN = "<!-- stack-config-reference:begin (generated from Pulumi.yaml by `npm run docs:config`; do not edit by hand) -->";
 export const END = "<!-- stack-config-reference:end -->";
+export const PROXY_BEGIN =
+  "<!-- proxy-config-reference:begin (generated from proxy/src/config/schema.ts by `npm run docs:config`; do not edit by hand) -->";
+export const PROXY_END = "<!-- proxy-config-reference:end -->";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -39,20 +44,26 @@ export function configTable(pulumiYaml: string): string {
 }
 
 /** `readme` with the text between the markers replaced by `table`. */
-export function withTable(readme: string, table: string): string {
-  const start = readme.indexOf(BEGIN);
-  const end = readme.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`README.md lacks the markers ${BEGIN} ... ${END}`);
-  return `${readme.slice(0, start + BEGIN.length)}\n${table}\n${readme.slice(end)}`;
+export function withTable(readme: string, table: string, begin = BEGIN, end = END): string {
+  const start = readme.indexOf(begin);
+  const stop = readme.indexOf(end);
+  if (start < 0 || stop < start) throw new Error(`README.md lacks the markers ${begin} ... ${end}`);
+  return `${readme.slice(0, start + begin.length)}\n${table}\n${readme.slice(stop)}`;
+}
+
+/** The README with both generated tables brought up to date. */
+export function withTables(readme: string, pulumiYaml: string): string {
+  const stack = withTable(readme, configTable(pulumiYaml));
+  return withTable(stack, configReferenceMarkdown(), PROXY_BEGIN, PROXY_END);
 }
 
 function main(args: readonly string[]): number {
   const readmePath = join(ROOT, "README.md");
   const readme = readFileSync(readmePath, "utf8");
-  const updated = withTable(readme, configTable(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")));
+  const updated = withTables(readme, readFileSync(join(ROOT, "Pulumi.yaml"), "utf8"));
   if (args.includes("--check")) {
     if (updated === readme) return 0;
-    process.stderr.write("README.md's config reference is out of date: run npm run docs:config\n");
+    process.stderr.write("README.md's config references are out of date: run npm run docs:config\n");
     return 1;
   }
   if (updated !== readme) writeFileSync(readmePath, updated);

@@ -17,7 +17,8 @@ set -euo pipefail
 KUBERNETES_VERSION=v1.36.5
 # etcd: the version k8s.io/kubernetes@KUBERNETES_VERSION recommends
 # (build/dependencies.yaml "etcd", kubeadm DefaultEtcdVersion 3.6.8-0) and whose client
-# libraries it links. Debian's etcd-server (3.4.23) is older than what 1.36 supports.
+# libraries it links. Debian's etcd-server (3.4.23) is below kubeadm's MinExternalEtcdVersion
+# (3.5.24-0) for this release.
 ETCD_VERSION=v3.6.8
 
 CACHE_ROOT=${ZTMESH_CACHE:-$HOME/.cache/zt-mesh}
@@ -57,6 +58,8 @@ if command -v flock >/dev/null; then
     echo "$BIN" >&3
     exit 0
   fi
+  # Leftovers of a run that was SIGKILLed (holding the lock, so no other run owns them).
+  rm -rf "$DEST"/bin.tmp.* "$DEST"/bin.old.*
 fi
 
 # ---- Go environment -----------------------------------------------------------------
@@ -143,12 +146,17 @@ log "kubernetes binaries built in $((SECONDS - t))s"
 # ---- etcd ---------------------------------------------------------------------------
 # Upstream's go.mod files replace sibling modules with ../api etc.; outside the repo the
 # published modules at the same tag are the same code, so the wrapper just requires them.
+log "resolving go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+ETCD_GOMOD=$(gomod_of "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+[[ -f $ETCD_GOMOD ]] || { log "could not download go.etcd.io/etcd/server/v3@$ETCD_VERSION"; exit 1; }
 ESRC=$SRC/etcd
 mkdir -p "$ESRC"
 rm -f "$ESRC/go.mod"
 (
   cd "$ESRC"
   go mod init zt-mesh.local/etcd-build >/dev/null 2>&1
+  # Upstream's language version (GODEBUG defaults); tidy raises it if a dependency needs more.
+  go mod edit -go="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$ETCD_GOMOD")"
   go mod edit -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION" -require="go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION"
   go mod edit -tool=go.etcd.io/etcd/server/v3 -tool=go.etcd.io/etcd/etcdctl/v3
   log "go mod tidy (etcd wrapper)"
