@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { PROXY_UID } from "../../components/mesh";
 import { loadSettings } from "../../components/settings";
 import { ZtMesh } from "../../components/zt-mesh";
+import { MeshMetrics } from "../../proxy/src/telemetry/metrics";
 import { BEGIN, END, PROXY_BEGIN, PROXY_END, configTable, withTable, withTables } from "../docs/config-reference";
 import { run, valueOf } from "./support/harness";
 import { REPO, projectFile, stackSource } from "./support/stack-config";
@@ -46,7 +47,6 @@ describe("README.md", () => {
   });
 
   it("documents every metric the proxy exports", async () => {
-    const { MeshMetrics } = await import("../../proxy/src/telemetry/metrics");
     const names = (await new MeshMetrics({ processMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name);
     assert.ok(names.length > 10);
     for (const name of names) assert.ok(readme.includes(`\`${name}\``), `README.md should document ${name}`);

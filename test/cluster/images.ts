@@ -1,0 +1,35 @@
+// What each container image runs on an emulated node. There is no container
+// runtime here, so an image is a program on this machine: the mesh proxy as
+// built from proxy/, and local stand-ins for the demo's images.
+import { join } from "node:path";
+
+const ROOT = join(__dirname, "..", "..");
+const NODE = process.execPath;
+
+export interface ImageProgram {
+  /** The image's entrypoint; container `command` replaces it, `args` follow it. */
+  readonly entrypoint: readonly string[];
+  readonly cwd: string;
+}
+
+const PROGRAMS: Record<string, ImageProgram> = {
+  // proxy/Dockerfile: WORKDIR /app, ENTRYPOINT ["node", "dist/main.js"].
+  "ghcr.io/zt-mesh/proxy": { entrypoint: [NODE, join(ROOT, "proxy", "dist", "main.js")], cwd: join(ROOT, "proxy") },
+  "buoyantio/helloworld": {
+    entrypoint: [NODE, "--import", "tsx", join(ROOT, "test", "cluster", "images", "helloworld.ts")],
+    cwd: ROOT,
+  },
+};
+
+/** The image name without tag or digest. */
+export function imageRepository(image: string): string {
+  const at = image.indexOf("@");
+  const noDigest = at === -1 ? image : image.slice(0, at);
+  const slash = noDigest.lastIndexOf("/");
+  const colon = noDigest.lastIndexOf(":");
+  return colon > slash ? noDigest.slice(0, colon) : noDigest;
+}
+
+export function programFor(image: string): ImageProgram | undefined {
+  return PROGRAMS[imageRepository(image)];
+}
