@@ -68,6 +68,23 @@ export class HelloWorldDemo extends pulumi.ComponentResource {
           template: {
             metadata: { labels },
             spec: {
+              // The walkthrough is only worth something if hello's call to world
+              // crosses nodes, so the two prefer different nodes when there are.
+              affinity: {
+                podAntiAffinity: {
+                  preferredDuringSchedulingIgnoredDuringExecution: [
+                    {
+                      weight: 100,
+                      podAffinityTerm: {
+                        topologyKey: "kubernetes.io/hostname",
+                        labelSelector: {
+                          matchLabels: { "app.kubernetes.io/part-of": "zt-mesh-demo", "app.kubernetes.io/instance": name },
+                        },
+                      },
+                    },
+                  ],
+                },
+              },
               securityContext: {
                 runAsNonRoot: true,
                 runAsUser: DEMO_UID,

@@ -59,6 +59,20 @@ describe("HelloWorldDemo", () => {
     assert.deepEqual(container("world").env ?? [], [], "world only answers");
   });
 
+  it("spreads hello and world over different nodes when it can, so their call crosses nodes", () => {
+    for (const app of ["hello", "world"]) {
+      const spec = theObject<IDeployment>(regs, "Deployment", app).spec?.template.spec;
+      const terms = spec?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+      assert.equal(terms.length, 1, app);
+      const term = terms[0]!.podAffinityTerm;
+      assert.equal(term.topologyKey, "kubernetes.io/hostname");
+      const labels = theObject<IDeployment>(regs, "Deployment", app === "hello" ? "world" : "hello").spec?.template.metadata?.labels ?? {};
+      for (const [k, v] of Object.entries(term.labelSelector?.matchLabels ?? {})) {
+        assert.equal(labels[k], v, `${app}'s anti-affinity selects the other app's pods`);
+      }
+    }
+  });
+
   it("names each Service port http, which the default dtab /#/io.l5d.k8s/<ns>/http binds", () => {
     assert.match(defaultDtab("apps"), /\/#\/io\.l5d\.k8s\/apps\/http;/);
     for (const [app, port] of [["hello", 7777], ["world", 7778]] as const) {
