@@ -25,3 +25,7 @@ export const caCertificate = ztMesh.caCertificate;
 export const meshCertificateExpiry = ztMesh.meshCertificateExpiry;
 /** Shell commands that show the mesh working: `pulumi stack output walkthrough`. */
 export const walkthrough = ztMesh.walkthrough;
+/** The mesh certificate, to check a node's 4141 with curl (public). */
+export const meshClientCertificate = ztMesh.pki.certificatePem;
+/** Its private key: secret, shown only by `pulumi stack output --show-secrets meshClientKey`. */
+export const meshClientKey = pulumi.secret(ztMesh.pki.privateKeyPem);

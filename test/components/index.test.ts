@@ -18,13 +18,26 @@ before(async () => {
 });
 
 describe("index.ts", () => {
-  it("exports the namespace, the CA certificate, the mesh certificate's expiry and the walkthrough", () => {
+  it("exports the namespace, the CA certificate, the mesh certificate's expiry, the walkthrough and the client credentials", () => {
     const exported = Object.keys(outputs).filter((k) => k !== "default" && pulumi.Output.isInstance(outputs[k]));
-    assert.deepEqual(exported.sort(), ["caCertificate", "meshCertificateExpiry", "namespace", "walkthrough"]);
+    assert.deepEqual(exported.sort(), [
+      "caCertificate",
+      "meshCertificateExpiry",
+      "meshClientCertificate",
+      "meshClientKey",
+      "namespace",
+      "walkthrough",
+    ]);
   });
 
-  it("exports them in plain text, with no private key among them", async () => {
-    for (const name of ["caCertificate", "meshCertificateExpiry", "namespace", "walkthrough"]) {
+  it("exports the mesh private key only as a secret", async () => {
+    const key = outputs["meshClientKey"] as pulumi.Output<string>;
+    assert.equal(await pulumi.isSecret(key), true);
+    assert.match(await valueOf(key), /PRIVATE KEY/);
+  });
+
+  it("exports the rest in plain text, with no private key among them", async () => {
+    for (const name of ["caCertificate", "meshCertificateExpiry", "meshClientCertificate", "namespace", "walkthrough"]) {
       const output = outputs[name] as pulumi.Output<string>;
       assert.equal(await pulumi.isSecret(output), false, name);
       assert.doesNotMatch(await valueOf(output), /PRIVATE KEY/, name);
