@@ -30,11 +30,16 @@ const UNTRUSTED = new Set([
 /** Maps a certificate verification code (socket.authorizationError, err.code) to a reason. */
 export function classifyVerifyError(code: string | undefined): HandshakeFailure {
   if (code === undefined) return "other";
+  return verifyFailure(code) ?? classifyTlsError(code, "");
+}
+
+/** The reason for an OpenSSL verification code; undefined if `code` is not one. */
+function verifyFailure(code: string): HandshakeFailure | undefined {
   if (code === "CERT_HAS_EXPIRED") return "expired_certificate";
   if (code === "CERT_NOT_YET_VALID") return "not_yet_valid_certificate";
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return "wrong_identity";
   if (UNTRUSTED.has(code)) return "untrusted_certificate";
-  return classifyTlsError(code, "");
+  return undefined;
 }
 
 /** Maps an error from a failed handshake (tlsClientError, client 'error') to a reason. */
@@ -59,7 +64,9 @@ export function classifyTlsError(code: string | undefined, message: string): Han
     return "untrusted_certificate";
   }
   if (c === "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED") return "no_client_certificate";
-  if (c !== "" && !c.startsWith("ERR_")) return classifyVerifyError(c);
+  // Not classifyVerifyError: for a code neither knows (ECONNREFUSED) the two
+  // would call each other until the stack overflowed.
+  if (c !== "" && !c.startsWith("ERR_")) return verifyFailure(c) ?? "other";
   return "other";
 }
 
