@@ -1,10 +1,11 @@
 // Port 9990: read-only operations endpoints. Kubelet probes /admin/ping
 // (liveness) and /admin/ready (readiness); Prometheus scrapes /metrics.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
 import { showDtab } from "../routing/dtab";
 import type { MeshMetrics } from "../telemetry/metrics";
-import { listen } from "./server-util";
+import { answerClientError, listen } from "./server-util";
 
 export interface AdminState {
   /** undefined when ready; otherwise what the proxy is still waiting for. */
@@ -19,9 +20,13 @@ export class AdminListener {
     private readonly metrics: MeshMetrics,
     private readonly state: AdminState,
   ) {
-    this.server = createServer({ maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000 }, (req, res) => {
-      void this.handle(req, res);
-    });
+    this.server = createServer(
+      { maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 },
+      (req, res) => {
+        void this.handle(req, res);
+      },
+    );
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
   }
 
   listen(ip: string, port: number): Promise<number> {

@@ -34,6 +34,7 @@ export class IncomingListener {
   private readonly connections: ConnectionTracker;
   private pending = 0;
   private draining = false;
+  private readonly isDraining = (): boolean => this.draining;
 
   constructor(
     private readonly live: LiveConfig,
@@ -136,13 +137,13 @@ export class IncomingListener {
       return false;
     }
     this.pending++;
-    this.metrics.pendingRequests.labels("incoming").inc();
+    this.metrics.pending.incoming.value++;
     return true;
   }
 
   private readonly release = (): void => {
     this.pending--;
-    this.metrics.pendingRequests.labels("incoming").dec();
+    this.metrics.pending.incoming.value--;
   };
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -170,7 +171,7 @@ export class IncomingListener {
   }
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {
-    const outbound = http1Outbound(req, res, () => this.draining);
+    const outbound = http1Outbound(req, res, this.isDraining);
     if (!this.admit()) {
       outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
       return;

@@ -14,6 +14,7 @@ export class OutgoingListener {
   private readonly connections: ConnectionTracker;
   private pending = 0;
   private draining = false;
+  private readonly isDraining = (): boolean => this.draining;
 
   constructor(
     private readonly live: LiveConfig,
@@ -53,14 +54,14 @@ export class OutgoingListener {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const outbound = http1Outbound(req, res, () => this.draining);
+    const outbound = http1Outbound(req, res, this.isDraining);
     if (this.pending >= this.live.current.config.limits.maxPendingRequests) {
       this.metrics.shed.labels("outgoing").inc();
       outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the outgoing listener`));
       return;
     }
     this.pending++;
-    this.metrics.pendingRequests.labels("outgoing").inc();
+    this.metrics.pending.outgoing.value++;
     res.once("close", this.onResponseClose);
 
     const target = parseTarget(req);
@@ -84,7 +85,7 @@ export class OutgoingListener {
 
   private readonly onResponseClose = (): void => {
     this.pending--;
-    this.metrics.pendingRequests.labels("outgoing").dec();
+    this.metrics.pending.outgoing.value--;
   };
 }
 

@@ -1,7 +1,10 @@
 // Prometheus metrics for the admin /metrics endpoint. Each proxy owns a registry
-// (several proxies may share a process in tests). Per-request updates go through
-// cached label children: prom-client's labels() hashes its arguments every call.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+// (several proxies may share a process in tests). The per-request series
+// (requests, latency, pending) are plain numbers updated in place and turned
+// into samples only when /metrics is scraped: prom-client hashes the label
+// values on every inc()/observe(), even through a labels() child, which cost
+// about 5 us per request per proxy.
+import { Counter, Gauge, type Metric, Registry, collectDefaultMetrics } from "prom-client";
 
 export type Direction = "outgoing" | "incoming";
 export type Listener = Direction | "admin";
@@ -13,22 +16,67 @@ export interface RequestMetrics {
   observe(statusCode: number, seconds: number): void;
 }
 
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+/** Counts and latency histogram of one (direction, service) pair. */
+class RequestSeries implements RequestMetrics {
+  /** By status class: index 1 for 1xx .. 5xx; others land in 0 ("0xx"). */
+  readonly byClass = [0, 0, 0, 0, 0, 0];
+  /** Non-cumulative counts per bucket; the last slot is above the largest bound. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly direction: Direction,
+    readonly service: string,
+  ) {}
+
+  observe(statusCode: number, seconds: number): void {
+    const cls = (statusCode / 100) | 0;
+    this.byClass[cls >= 1 && cls <= 5 ? cls : 0]!++;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    this.buckets[i]!++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+interface Sample {
+  readonly labels: Record<string, string | number>;
+  readonly value: number;
+  readonly metricName?: string;
+}
+
+/**
+ * A metric prom-client's Registry can render, whose samples are computed at
+ * scrape time from the proxy's own counters.
+ */
+class ScrapedMetric {
+  readonly aggregator = "sum";
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge" | "histogram",
+    private readonly samples: () => Sample[],
+  ) {}
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.samples() };
+  }
+
+  reset(): void {}
+}
+
+/** A gauge per listener for requests in flight, read at scrape time. */
+export class PendingGauge {
+  value = 0;
+}
+
 export class MeshMetrics {
   readonly registry = new Registry();
 
-  private readonly requests = new Counter({
-    name: "mesh_requests_total",
-    help: "Requests handled, by direction, bound service and status class (2xx..5xx).",
-    labelNames: ["direction", "service", "status_class"] as const,
-    registers: [this.registry],
-  });
-  private readonly latency = new Histogram({
-    name: "mesh_request_duration_seconds",
-    help: "Time from request received to response headers sent, by direction and service.",
-    labelNames: ["direction", "service"] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
   readonly tlsHandshakes = new Counter({
     name: "mesh_tls_handshakes_total",
     help: "Completed TLS handshakes with mesh peers; side=server for 4141, client for connections this proxy opens.",
@@ -53,12 +101,8 @@ export class MeshMetrics {
     labelNames: ["listener"] as const,
     registers: [this.registry],
   });
-  readonly pendingRequests = new Gauge({
-    name: "mesh_pending_requests",
-    help: "Requests in flight per listener.",
-    labelNames: ["listener"] as const,
-    registers: [this.registry],
-  });
+  /** Requests in flight per listener (mesh_pending_requests), updated in place. */
+  readonly pending: Readonly<Record<Direction, PendingGauge>> = { outgoing: new PendingGauge(), incoming: new PendingGauge() };
   readonly shed = new Counter({
     name: "mesh_requests_shed_total",
     help: "Requests answered 503 because the listener had maxPendingRequests in flight.",
@@ -104,35 +148,69 @@ export class MeshMetrics {
     registers: [this.registry],
   });
 
-  private readonly children = new Map<string, RequestMetrics>();
+  private readonly series = new Map<string, RequestSeries>();
 
   constructor(opts: { processMetrics?: boolean } = {}) {
+    this.registry.registerMetric(
+      new ScrapedMetric(
+        "mesh_requests_total",
+        "Requests handled, by direction, bound service and status class (2xx..5xx).",
+        "counter",
+        () => this.requestSamples(),
+      ) as unknown as Metric,
+    );
+    this.registry.registerMetric(
+      new ScrapedMetric(
+        "mesh_request_duration_seconds",
+        "Time from request received to response headers sent, by direction and service.",
+        "histogram",
+        () => this.latencySamples(),
+      ) as unknown as Metric,
+    );
+    this.registry.registerMetric(
+      new ScrapedMetric("mesh_pending_requests", "Requests in flight per listener.", "gauge", () =>
+        (["outgoing", "incoming"] as const).map((listener) => ({ labels: { listener }, value: this.pending[listener].value })),
+      ) as unknown as Metric,
+    );
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
   /** The request metrics for one (direction, service) pair, created once and reused. */
   forService(direction: Direction, service: string): RequestMetrics {
     const key = `${direction}\u0000${service}`;
-    let child = this.children.get(key);
-    if (child === undefined) {
-      const byClass = new Map<number, Counter.Internal>();
-      const hist = this.latency.labels(direction, service);
-      const requests = this.requests;
-      child = {
-        observe(statusCode: number, seconds: number): void {
-          const cls = Math.floor(statusCode / 100);
-          let counter = byClass.get(cls);
-          if (counter === undefined) {
-            counter = requests.labels(direction, service, `${cls}xx`);
-            byClass.set(cls, counter);
-          }
-          counter.inc();
-          hist.observe(seconds);
-        },
-      };
-      this.children.set(key, child);
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = new RequestSeries(direction, service);
+      this.series.set(key, s);
     }
-    return child;
+    return s;
+  }
+
+  private requestSamples(): Sample[] {
+    const out: Sample[] = [];
+    for (const s of this.series.values()) {
+      s.byClass.forEach((n, cls) => {
+        if (n > 0) out.push({ labels: { direction: s.direction, service: s.service, status_class: `${cls}xx` }, value: n });
+      });
+    }
+    return out;
+  }
+
+  private latencySamples(): Sample[] {
+    const out: Sample[] = [];
+    const bucket = "mesh_request_duration_seconds_bucket";
+    for (const s of this.series.values()) {
+      const { direction, service } = s;
+      let acc = 0;
+      LATENCY_BUCKETS.forEach((le, i) => {
+        acc += s.buckets[i]!;
+        out.push({ labels: { direction, service, le }, value: acc, metricName: bucket });
+      });
+      out.push({ labels: { direction, service, le: "+Inf" }, value: s.count, metricName: bucket });
+      out.push({ labels: { direction, service }, value: s.sum, metricName: "mesh_request_duration_seconds_sum" });
+      out.push({ labels: { direction, service }, value: s.count, metricName: "mesh_request_duration_seconds_count" });
+    }
+    return out;
   }
 
   async render(): Promise<string> {

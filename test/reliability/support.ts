@@ -1,0 +1,384 @@
+// Shared by the reliability tests and the soak: proxy processes (as the
+// DaemonSet runs them), /proc readings of a process's memory and descriptors, a
+// backend that records every request it receives (to prove a POST was never
+// replayed), and a load generator that keeps the outcome of every request.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { Agent, type IncomingMessage, type Server, type ServerResponse, createServer, request } from "node:http";
+import { type Server as NetServer, type Socket, connect as netConnect, createServer as createNetServer } from "node:net";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { ProxyConfig } from "../../proxy/src/config/schema";
+import { httpGet } from "../support/net";
+
+export const MAIN = join(__dirname, "..", "..", "proxy", "dist", "main.js");
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it holds; fails naming `what` after `ms`. */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 15_000, detail = (): string => ""): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await Promise.resolve().then(check).catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${detail()}`);
+    await sleep(50);
+  }
+}
+
+// ---------------------------------------------------------------- /proc
+
+/** Open file descriptors of a process ("self" for this one). */
+export function fdCount(pid: number | "self" = "self"): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Open sockets of a process (descriptors that link to socket:[inode]). */
+export function socketCount(pid: number | "self" = "self"): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) n++;
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return n;
+}
+
+/** Resident set size in bytes. */
+export function rssBytes(pid: number | "self" = "self"): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m === null ? 0 : Number(m[1]) * 1024;
+}
+
+export interface ProcSample {
+  readonly fds: number;
+  readonly sockets: number;
+  readonly rssMiB: number;
+}
+
+export function sample(pid: number | "self" = "self"): ProcSample {
+  return { fds: fdCount(pid), sockets: socketCount(pid), rssMiB: Math.round((rssBytes(pid) / 1048576) * 10) / 10 };
+}
+
+// ---------------------------------------------------------------- proxy process
+
+/** `node dist/main.js --config <file>` for one node, with its output kept. */
+export class ProxyProcess {
+  output = "";
+  private proc: ChildProcess | undefined;
+  private exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(
+    readonly node: string,
+    readonly ip: string,
+    readonly adminPort: number,
+    private readonly configPath: string,
+  ) {}
+
+  static async write(configPath: string, config: ProxyConfig): Promise<void> {
+    await writeFile(configPath, stringify(config));
+  }
+
+  get pid(): number {
+    if (this.proc?.pid === undefined) throw new Error(`proxy ${this.node} is not running`);
+    return this.proc.pid;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    const proc = spawn(process.execPath, [MAIN, "--config", this.configPath], {
+      env: { ...process.env, NODE_NAME: this.node, HOST_IP: this.ip },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.proc = proc;
+    const keep = (c: Buffer): void => {
+      this.output += c.toString();
+      // Bounded: a soak runs for many minutes.
+      if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
+    };
+    proc.stdout!.on("data", keep);
+    proc.stderr!.on("data", keep);
+    this.exited = new Promise((resolve) => proc.once("exit", (code) => resolve(code)));
+    await waitFor(
+      `proxy ${this.node} to be ready`,
+      async () => this.running && (await httpGet(this.ip, this.adminPort, "/admin/ready", { timeoutMs: 2000 })).status === 200,
+      20_000,
+      () => `; its output:\n${this.output.slice(-3000)}`,
+    );
+  }
+
+  /** SIGKILL: no drain, no goodbye to peers, as when a node or a container dies. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.proc!.kill("SIGKILL");
+    await this.exited;
+  }
+
+  async stop(): Promise<number | null> {
+    if (!this.running) return this.exited;
+    this.proc!.kill("SIGTERM");
+    const timer = setTimeout(() => this.proc?.kill("SIGKILL"), 30_000);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+// ---------------------------------------------------------------- backend
+
+/**
+ * An app that records the x-req-id of every request it is handed, by method,
+ * and answers with its own name. `kill()` drops it with its connections (a
+ * crashed pod); `start()` brings it back on the same address.
+ */
+export class LedgerBackend {
+  readonly seen = new Map<string, number>();
+  received = 0;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    readonly name: string,
+    readonly ip: string,
+    readonly port: number,
+    private readonly delayMs = 5,
+  ) {}
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => this.handle(req, res));
+    server.keepAliveTimeout = 30_000;
+    server.on("connection", (s: Socket) => {
+      this.sockets.add(s);
+      s.once("close", () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, this.ip, () => resolve());
+    });
+    this.server = server;
+  }
+
+  async kill(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    const closed = new Promise((r) => server.close(r));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  /** Request ids that reached this backend more than once. */
+  duplicates(): string[] {
+    return [...this.seen].filter(([, n]) => n > 1).map(([id]) => id);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const id = req.headers["x-req-id"];
+    if (typeof id === "string") this.seen.set(id, (this.seen.get(id) ?? 0) + 1);
+    this.received++;
+    let n = 0;
+    req.on("data", (c: Buffer) => (n += c.length));
+    req.on("end", () => {
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "text/plain", "x-served-by": this.name });
+        res.end(`${this.name} ${req.method} ${n}`);
+      }, this.delayMs);
+    });
+  }
+}
+
+// ---------------------------------------------------------------- load
+
+export interface Outcome {
+  readonly id: string;
+  readonly method: string;
+  readonly status: number;
+  readonly error?: string;
+  readonly servedBy?: string;
+  readonly l5dErr?: string;
+  readonly at: number;
+  readonly ms: number;
+}
+
+export interface LoadOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Absolute URI the app asks its proxy for, e.g. http://ledger/. */
+  readonly url: string;
+  readonly concurrency: number;
+  /** Every n-th request is a POST with a body; the rest are GETs. 0: GETs only. */
+  readonly postEvery?: number;
+  /** Hard bounds, whatever the test does. */
+  readonly maxRequests?: number;
+  readonly maxMs?: number;
+  readonly localAddress?: string;
+}
+
+/** Closed-loop load: `concurrency` workers, each sending its next request when the last one ends. */
+export class Load {
+  readonly outcomes: Outcome[] = [];
+  private stopped = false;
+  private seq = 0;
+  private readonly agent: Agent;
+  private readonly workers: Promise<void>[] = [];
+  private readonly started = Date.now();
+  private readonly tag = Math.random().toString(36).slice(2, 8);
+
+  constructor(private readonly opts: LoadOptions) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+    for (let i = 0; i < opts.concurrency; i++) this.workers.push(this.worker());
+  }
+
+  async stop(): Promise<Outcome[]> {
+    this.stopped = true;
+    await Promise.all(this.workers);
+    this.agent.destroy();
+    return this.outcomes;
+  }
+
+  failed(method?: string): Outcome[] {
+    return this.outcomes.filter((o) => o.status !== 200 && (method === undefined || o.method === method));
+  }
+
+  count(method?: string): number {
+    return this.outcomes.filter((o) => method === undefined || o.method === method).length;
+  }
+
+  private async worker(): Promise<void> {
+    const maxRequests = this.opts.maxRequests ?? 200_000;
+    const maxMs = this.opts.maxMs ?? 120_000;
+    while (!this.stopped && this.seq < maxRequests && Date.now() - this.started < maxMs) {
+      const n = ++this.seq;
+      const post = this.opts.postEvery !== undefined && this.opts.postEvery > 0 && n % this.opts.postEvery === 0;
+      this.outcomes.push(await this.one(`${this.tag}-${n}`, post ? "POST" : "GET"));
+    }
+  }
+
+  private one(id: string, method: string): Promise<Outcome> {
+    const t0 = Date.now();
+    const { host: authority } = new URL(this.opts.url);
+    return new Promise((resolve) => {
+      const body = method === "POST" ? `order ${id}` : undefined;
+      const req = request(
+        {
+          host: this.opts.host,
+          port: this.opts.port,
+          path: this.opts.url,
+          method,
+          agent: this.agent,
+          localAddress: this.opts.localAddress,
+          headers: {
+            host: authority,
+            "x-req-id": id,
+            ...(body === undefined ? {} : { "content-type": "text/plain", "content-length": Buffer.byteLength(body) }),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () =>
+            resolve({
+              id,
+              method,
+              status: res.statusCode ?? 0,
+              servedBy: res.headers["x-served-by"] as string | undefined,
+              l5dErr: res.headers["l5d-err"] as string | undefined,
+              at: t0,
+              ms: Date.now() - t0,
+            }),
+          );
+          res.on("error", (e) => resolve({ id, method, status: 0, error: e.message, at: t0, ms: Date.now() - t0 }));
+        },
+      );
+      req.setTimeout(60_000, () => req.destroy(new Error("client timeout")));
+      req.on("error", (e) => resolve({ id, method, status: 0, error: e.message, at: t0, ms: Date.now() - t0 }));
+      req.end(body);
+    });
+  }
+}
+
+/** A one-line summary of failures for assertion messages. */
+export function describeFailures(outcomes: readonly Outcome[]): string {
+  const byReason = new Map<string, number>();
+  for (const o of outcomes) {
+    if (o.status === 200) continue;
+    const k = `${o.method} ${o.status} ${o.l5dErr ?? o.error ?? ""}`.slice(0, 160);
+    byReason.set(k, (byReason.get(k) ?? 0) + 1);
+  }
+  return [...byReason].map(([k, n]) => `${n} x ${k}`).join("; ");
+}
+
+// ---------------------------------------------------------------- link
+
+/**
+ * A TCP relay standing for the network link to a node: peers dial the relay's
+ * address, which forwards to the node. `cut()` blackholes it as a pulled cable
+ * or a partition does: open connections stay open but nothing crosses, and new
+ * connections are accepted by nobody (they hang until the dialler gives up).
+ * `restore()` lets traffic through again; connections caught in the cut are
+ * dropped, as their retransmissions would long have timed out.
+ */
+export class LinkRelay {
+  private readonly server: NetServer;
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket | undefined }>();
+  private isCut = false;
+  accepted = 0;
+
+  constructor(
+    readonly ip: string,
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {
+    this.server = createNetServer((client) => {
+      this.accepted++;
+      const pair: { client: Socket; upstream: Socket | undefined } = { client, upstream: undefined };
+      this.pairs.add(pair);
+      client.on("error", () => undefined);
+      client.once("close", () => {
+        pair.upstream?.destroy();
+        this.pairs.delete(pair);
+      });
+      if (this.isCut) return; // held open, never answered
+      const upstream = netConnect(this.target);
+      pair.upstream = upstream;
+      upstream.on("error", () => client.destroy());
+      upstream.once("close", () => client.destroy());
+      client.on("data", (c: Buffer) => {
+        if (!this.isCut) upstream.write(c);
+      });
+      upstream.on("data", (c: Buffer) => {
+        if (!this.isCut) client.write(c);
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.port, this.ip, () => resolve());
+    });
+  }
+
+  cut(): void {
+    this.isCut = true;
+  }
+
+  restore(): void {
+    this.isCut = false;
+    for (const p of this.pairs) {
+      p.client.destroy();
+      p.upstream?.destroy();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.pairs) {
+      p.client.destroy();
+      p.upstream?.destroy();
+    }
+    await new Promise((r) => this.server.close(r));
+  }
+}
