@@ -75,11 +75,17 @@ export class IncomingListener {
         headersTimeout: limits.headersTimeoutMs,
         requestTimeout: 0,
         keepAliveTimeout: limits.idleTimeoutMs,
+        // headersTimeout is enforced when connections are checked: by default only every 30 s.
+        connectionsCheckingInterval: Math.min(limits.headersTimeoutMs, 1000),
       },
       (req, res) => this.onHttp1(req, res),
     );
     this.h1.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
     refuseTunnels(this.h1);
+    // This server never listens itself (TLS sockets are handed to it), and
+    // node:http starts the timer that enforces headersTimeout on 'listening':
+    // without it a slow client could trickle a request head forever.
+    this.h1.emit("listening");
 
     const identity = tlsConfig.identity;
     this.server.on("secureConnection", (socket: TLSSocket) => {
@@ -114,7 +120,7 @@ export class IncomingListener {
     this.draining = true;
     this.server.close();
     for (const s of this.sessions) s.close();
-    this.h1.closeIdleConnections();
+    this.h1.close();
     await this.connections.waitIdle(() => this.pending === 0, deadline);
     for (const socket of this.connections.sockets) socket.destroy();
   }
@@ -147,6 +153,10 @@ export class IncomingListener {
   };
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    // A peer resetting its stream (its client left mid-body) surfaces as an
+    // 'error' here; 'close' does the cleanup, and without a listener the error
+    // would be thrown and end the process.
+    stream.on("error", ignoreStreamError);
     const outbound = http2Outbound(stream);
     if (!this.admit()) {
       outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
@@ -201,3 +211,4 @@ export class IncomingListener {
   }
 }
 
+function ignoreStreamError(): void {}
