@@ -19,6 +19,11 @@ export interface Inbound {
   readonly remoteAddress: string | undefined;
 }
 
+/** Told when the client goes away before its response is complete. */
+export interface AbortWatcher {
+  clientGone(): void;
+}
+
 export interface Outbound {
   /**
    * Sends the response head; the returned stream takes the body. Undefined when
@@ -30,8 +35,11 @@ export interface Outbound {
   /** Cuts the response short (after headers were sent). */
   abort(): void;
   readonly headersSent: boolean;
-  /** Runs `fn` if the client goes away before the response is complete. */
-  onAbort(fn: () => void): void;
+  /**
+   * `watcher.clientGone()` runs if the client goes away before the response is
+   * complete. One watcher at a time: a later call (a retry) replaces it.
+   */
+  watch(watcher: AbortWatcher): void;
 }
 
 function errorHead(err: ProxyError): { headers: OutgoingHttpHeaders; body: string } {
@@ -42,74 +50,121 @@ function errorHead(err: ProxyError): { headers: OutgoingHttpHeaders; body: strin
   };
 }
 
-export function http1Outbound(req: IncomingMessage, res: ServerResponse, closeAfter: () => boolean): Outbound {
-  return {
-    respond(status, headers) {
-      if (res.destroyed) return undefined;
-      if (closeAfter()) headers.connection = "close";
-      res.writeHead(status, headers);
-      return res;
-    },
-    fail(err) {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const { headers, body } = errorHead(err);
-      headers["content-length"] = Buffer.byteLength(body);
-      // A request body we did not read would be taken for the next request.
-      if (!req.complete || closeAfter()) headers.connection = "close";
-      res.writeHead(err.status, headers);
-      res.end(body);
-    },
-    abort() {
+// The exchange rides on the response object, so one module-level 'close'
+// listener serves every request (no closure per request).
+const OUTBOUND = Symbol("zt-mesh.outbound");
+type Carrier<T> = { [OUTBOUND]?: T };
+
+function onHttp1Close(this: ServerResponse): void {
+  const o = (this as Carrier<Http1Outbound>)[OUTBOUND];
+  if (o?.watcher !== undefined && !this.writableFinished) o.watcher.clientGone();
+}
+
+function onHttp2Close(this: ServerHttp2Stream): void {
+  const o = (this as Carrier<Http2Outbound>)[OUTBOUND];
+  if (o?.watcher !== undefined && !this.writableFinished) o.watcher.clientGone();
+}
+
+export class Http1Outbound implements Outbound {
+  watcher: AbortWatcher | undefined = undefined;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly closeAfter: () => boolean,
+  ) {}
+
+  respond(status: number, headers: OutgoingHttpHeaders): Writable | undefined {
+    const { res } = this;
+    if (res.destroyed) return undefined;
+    if (this.closeAfter()) headers.connection = "close";
+    res.writeHead(status, headers);
+    return res;
+  }
+
+  fail(err: ProxyError): void {
+    const { res } = this;
+    if (res.headersSent) {
       res.destroy();
-    },
-    get headersSent() {
-      return res.headersSent;
-    },
-    onAbort(fn) {
-      res.on("close", () => {
-        if (!res.writableFinished) fn();
-      });
-    },
-  };
+      return;
+    }
+    const { headers, body } = errorHead(err);
+    headers["content-length"] = Buffer.byteLength(body);
+    // A request body we did not read would be taken for the next request.
+    if (!this.req.complete || this.closeAfter()) headers.connection = "close";
+    res.writeHead(err.status, headers);
+    res.end(body);
+  }
+
+  abort(): void {
+    this.res.destroy();
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  watch(watcher: AbortWatcher): void {
+    if (this.watcher === undefined) {
+      (this.res as Carrier<Http1Outbound>)[OUTBOUND] = this;
+      this.res.on("close", onHttp1Close);
+    }
+    this.watcher = watcher;
+  }
+}
+
+export class Http2Outbound implements Outbound {
+  watcher: AbortWatcher | undefined = undefined;
+
+  constructor(private readonly stream: ServerHttp2Stream) {}
+
+  respond(status: number, headers: OutgoingHttpHeaders): Writable | undefined {
+    const { stream } = this;
+    // A peer may cancel the stream (its timeout, its client leaving) while the
+    // local app is still answering; respond() would throw on it.
+    if (stream.destroyed || stream.closed) return undefined;
+    headers[":status"] = status;
+    stream.respond(headers);
+    return stream;
+  }
+
+  fail(err: ProxyError): void {
+    const { stream } = this;
+    if (stream.destroyed || stream.closed) return;
+    if (stream.headersSent) {
+      stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    const { headers, body } = errorHead(err);
+    headers[":status"] = err.status;
+    headers["content-length"] = Buffer.byteLength(body);
+    stream.respond(headers);
+    stream.end(body);
+  }
+
+  abort(): void {
+    if (!this.stream.destroyed) this.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  get headersSent(): boolean {
+    return this.stream.headersSent;
+  }
+
+  watch(watcher: AbortWatcher): void {
+    if (this.watcher === undefined) {
+      (this.stream as Carrier<Http2Outbound>)[OUTBOUND] = this;
+      this.stream.on("close", onHttp2Close);
+    }
+    this.watcher = watcher;
+  }
+}
+
+export function http1Outbound(req: IncomingMessage, res: ServerResponse, closeAfter: () => boolean): Outbound {
+  return new Http1Outbound(req, res, closeAfter);
 }
 
 export function http2Outbound(stream: ServerHttp2Stream): Outbound {
-  return {
-    respond(status, headers) {
-      // A peer may cancel the stream (its timeout, its client leaving) while the
-      // local app is still answering; respond() would throw on it.
-      if (stream.destroyed || stream.closed) return undefined;
-      headers[":status"] = status;
-      stream.respond(headers);
-      return stream;
-    },
-    fail(err) {
-      if (stream.destroyed || stream.closed) return;
-      if (stream.headersSent) {
-        stream.close(h2.NGHTTP2_INTERNAL_ERROR);
-        return;
-      }
-      const { headers, body } = errorHead(err);
-      headers[":status"] = err.status;
-      headers["content-length"] = Buffer.byteLength(body);
-      stream.respond(headers);
-      stream.end(body);
-    },
-    abort() {
-      if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
-    },
-    get headersSent() {
-      return stream.headersSent;
-    },
-    onAbort(fn) {
-      stream.on("close", () => {
-        if (!stream.writableFinished) fn();
-      });
-    },
-  };
+  return new Http2Outbound(stream);
 }
 
 /** How a forwarding attempt ended, for the balancer, retries and metrics. */

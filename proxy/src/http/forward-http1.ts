@@ -1,9 +1,13 @@
 // Forwarding over HTTP/1.1: from the incoming side to a local endpoint, and to
 // fixed /$/inet addresses. Keep-alive agents reuse connections to each endpoint.
-import { Agent, type OutgoingHttpHeaders, request } from "node:http";
+//
+// Hot path: one Http1Exchange object per attempt carries the state, and the
+// listeners are module-level functions that find it on the request or response
+// object, so no closures are built per request.
+import { Agent, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, request } from "node:http";
 import { errorMessage } from "../telemetry/log";
 import { ProxyError } from "./errors";
-import { type ForwardOutcome, type Inbound, type Outbound } from "./exchange";
+import type { AbortWatcher, ForwardOutcome, Inbound, Outbound } from "./exchange";
 import { endToEndHeaders } from "./headers";
 
 export function createEndpointAgent(): Agent {
@@ -17,6 +21,94 @@ export interface Http1Target {
   readonly describe: string;
 }
 
+const EXCHANGE = Symbol("zt-mesh.http1-exchange");
+type Carrier<T> = T & { [EXCHANGE]?: Http1Exchange };
+
+class Http1Exchange implements AbortWatcher {
+  settled = false;
+  status = 0;
+  headSeconds = 0;
+  readonly timer: NodeJS.Timeout;
+  readonly promise: Promise<ForwardOutcome>;
+  private resolve!: (o: ForwardOutcome) => void;
+
+  constructor(
+    readonly upstream: ClientRequest,
+    readonly target: Http1Target,
+    readonly outbound: Outbound,
+    readonly timeoutMs: number,
+    readonly startedAt: number,
+  ) {
+    this.timer = setTimeout(onTimeout, timeoutMs, this);
+    this.promise = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+
+  settle(status: number, upstreamOk: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.resolve({ status, headSeconds: this.headSeconds === 0 ? elapsed(this.startedAt) : this.headSeconds, upstreamOk });
+  }
+
+  clientGone(): void {
+    this.upstream.destroy();
+    this.settle(0, true);
+  }
+}
+
+function onTimeout(x: Http1Exchange): void {
+  const err = new ProxyError("timeout", `timeout after ${x.timeoutMs} ms waiting for ${x.target.describe}`);
+  x.upstream.destroy();
+  x.outbound.fail(err);
+  x.settle(err.status, false);
+}
+
+function onResponse(this: Carrier<ClientRequest>, res: Carrier<IncomingMessage>): void {
+  const x = this[EXCHANGE]!;
+  clearTimeout(x.timer);
+  x.status = res.statusCode ?? 502;
+  const sink = x.outbound.respond(x.status, endToEndHeaders(res.headers));
+  x.headSeconds = elapsed(x.startedAt);
+  if (sink === undefined) {
+    res.destroy();
+    x.settle(0, true);
+    return;
+  }
+  res[EXCHANGE] = x;
+  res.pipe(sink);
+  res.on("end", onResponseEnd);
+  res.on("error", onResponseError);
+  res.on("close", onResponseClose);
+}
+
+function onResponseEnd(this: Carrier<IncomingMessage>): void {
+  const x = this[EXCHANGE]!;
+  x.settle(x.status, true);
+}
+
+function onResponseError(this: Carrier<IncomingMessage>): void {
+  const x = this[EXCHANGE]!;
+  x.outbound.abort();
+  x.settle(x.status, false);
+}
+
+function onResponseClose(this: Carrier<IncomingMessage>): void {
+  if (this.complete) return;
+  const x = this[EXCHANGE]!;
+  x.outbound.abort();
+  x.settle(x.status, false);
+}
+
+function onRequestError(this: Carrier<ClientRequest>, err: Error): void {
+  const x = this[EXCHANGE]!;
+  if (x.settled) return;
+  const e = new ProxyError("unavailable", `${x.target.describe} failed: ${errorMessage(err)}`);
+  x.outbound.fail(e);
+  x.settle(x.outbound.headersSent ? 0 : e.status, false);
+}
+
 export function forwardHttp1(
   agent: Agent,
   target: Http1Target,
@@ -26,68 +118,24 @@ export function forwardHttp1(
   timeoutMs: number,
   startedAt: number,
 ): Promise<ForwardOutcome> {
-  return new Promise((resolve) => {
-    headers.host = inbound.authority;
-    const upstream = request({
-      host: target.host,
-      port: target.port,
-      method: inbound.method,
-      path: inbound.path,
-      headers,
-      agent,
-      setHost: false,
-    });
-    let headSeconds = 0;
-    let settled = false;
-    const settle = (o: ForwardOutcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(o);
-    };
-    const timer = setTimeout(() => {
-      const err = new ProxyError("timeout", `timeout after ${timeoutMs} ms waiting for ${target.describe}`);
-      upstream.destroy();
-      outbound.fail(err);
-      settle({ status: err.status, headSeconds: elapsed(startedAt), upstreamOk: false });
-    }, timeoutMs);
-
-    upstream.on("response", (res) => {
-      clearTimeout(timer);
-      const status = res.statusCode ?? 502;
-      const sink = outbound.respond(status, endToEndHeaders(res.headers));
-      headSeconds = elapsed(startedAt);
-      if (sink === undefined) {
-        res.destroy();
-        settle({ status: 0, headSeconds, upstreamOk: true });
-        return;
-      }
-      res.pipe(sink);
-      res.on("end", () => settle({ status, headSeconds, upstreamOk: true }));
-      res.on("error", () => {
-        outbound.abort();
-        settle({ status, headSeconds, upstreamOk: false });
-      });
-      res.on("close", () => {
-        if (!res.complete) {
-          outbound.abort();
-          settle({ status, headSeconds, upstreamOk: false });
-        }
-      });
-    });
-    upstream.on("error", (err) => {
-      if (settled) return;
-      const e = new ProxyError("unavailable", `${target.describe} failed: ${errorMessage(err)}`);
-      outbound.fail(e);
-      settle({ status: outbound.headersSent ? 0 : e.status, headSeconds: elapsed(startedAt), upstreamOk: false });
-    });
-    outbound.onAbort(() => {
-      upstream.destroy();
-      settle({ status: 0, headSeconds: elapsed(startedAt), upstreamOk: true });
-    });
-    if (inbound.hasBody) inbound.body.pipe(upstream);
-    else upstream.end();
+  headers.host = inbound.authority;
+  const upstream: Carrier<ClientRequest> = request({
+    host: target.host,
+    port: target.port,
+    method: inbound.method,
+    path: inbound.path,
+    headers,
+    agent,
+    setHost: false,
   });
+  const x = new Http1Exchange(upstream, target, outbound, timeoutMs, startedAt);
+  upstream[EXCHANGE] = x;
+  upstream.on("response", onResponse);
+  upstream.on("error", onRequestError);
+  outbound.watch(x);
+  if (inbound.hasBody) inbound.body.pipe(upstream);
+  else upstream.end();
+  return x.promise;
 }
 
 export function elapsed(startedAt: number): number {

@@ -1,8 +1,12 @@
 // Forwarding from the outgoing side to the peer proxy on the endpoint's node,
 // as one stream on the shared HTTP/2 connection.
-import { type ClientHttp2Session, type OutgoingHttpHeaders, constants as h2 } from "node:http2";
+//
+// Hot path: one PeerExchange object per attempt carries the state, and the
+// stream's listeners are module-level functions that find it on the stream, so
+// no closures are built per request.
+import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, constants as h2 } from "node:http2";
 import { ProxyError } from "./errors";
-import type { ForwardOutcome, Inbound, Outbound } from "./exchange";
+import type { AbortWatcher, ForwardOutcome, Inbound, Outbound } from "./exchange";
 import { elapsed } from "./forward-http1";
 import { endToEndHeaders } from "./headers";
 
@@ -19,86 +23,136 @@ function neverProcessed(err: NodeJS.ErrnoException, rstCode: number | undefined)
   );
 }
 
+const EXCHANGE = Symbol("zt-mesh.peer-exchange");
+type Carrier = ClientHttp2Stream & { [EXCHANGE]?: PeerExchange };
+
+class PeerExchange implements AbortWatcher {
+  settled = false;
+  status = 0;
+  headSeconds = 0;
+  readonly timer: NodeJS.Timeout;
+  readonly promise: Promise<ForwardOutcome>;
+  private resolve!: (o: ForwardOutcome) => void;
+
+  constructor(
+    readonly stream: ClientHttp2Stream,
+    readonly peerIp: string,
+    readonly peerPort: number,
+    readonly outbound: Outbound,
+    readonly timeoutMs: number,
+    readonly startedAt: number,
+  ) {
+    this.timer = setTimeout(onTimeout, timeoutMs, this);
+    this.promise = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+
+  /** "ip:port", for messages. */
+  get peer(): string {
+    return `${this.peerIp}:${this.peerPort}`;
+  }
+
+  settle(status: number, upstreamOk: boolean, retryable?: ProxyError): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    const headSeconds = this.headSeconds === 0 ? elapsed(this.startedAt) : this.headSeconds;
+    this.resolve(retryable === undefined ? { status, headSeconds, upstreamOk } : { status, headSeconds, upstreamOk, retryable });
+  }
+
+  clientGone(): void {
+    if (!this.stream.closed) this.stream.close(h2.NGHTTP2_CANCEL);
+    this.settle(0, true);
+  }
+}
+
+function onTimeout(x: PeerExchange): void {
+  x.stream.close(h2.NGHTTP2_CANCEL);
+  const e = new ProxyError("timeout", `timeout after ${x.timeoutMs} ms waiting for peer ${x.peer}`);
+  x.outbound.fail(e);
+  x.settle(e.status, false);
+}
+
+function onResponse(this: Carrier, h: IncomingHttpHeaders): void {
+  const x = this[EXCHANGE]!;
+  clearTimeout(x.timer);
+  x.status = Number(h[":status"]) || 502;
+  const sink = x.outbound.respond(x.status, endToEndHeaders(h));
+  x.headSeconds = elapsed(x.startedAt);
+  if (sink === undefined) {
+    this.close(h2.NGHTTP2_CANCEL);
+    x.settle(0, true);
+    return;
+  }
+  this.pipe(sink);
+}
+
+function onEnd(this: Carrier): void {
+  const x = this[EXCHANGE]!;
+  x.settle(x.status, true);
+}
+
+function onError(this: Carrier, err: NodeJS.ErrnoException): void {
+  const x = this[EXCHANGE]!;
+  if (x.settled) return;
+  if (x.status === 0 && neverProcessed(err, this.rstCode)) {
+    const e = new ProxyError("unavailable", `peer ${x.peer} refused the request: ${err.message}`);
+    x.settle(e.status, false, e);
+    return;
+  }
+  const e = new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`);
+  x.outbound.fail(e);
+  x.settle(x.status === 0 ? e.status : x.status, false);
+}
+
+function onClose(this: Carrier): void {
+  const x = this[EXCHANGE]!;
+  if (x.settled) return;
+  if (x.status === 0 && this.rstCode === h2.NGHTTP2_REFUSED_STREAM) {
+    const e = new ProxyError("unavailable", `peer ${x.peer} refused the request`);
+    x.settle(e.status, false, e);
+    return;
+  }
+  const e = new ProxyError("unavailable", `peer ${x.peer} reset the request (code ${this.rstCode})`);
+  x.outbound.fail(e);
+  x.settle(x.status === 0 ? e.status : x.status, false);
+}
+
+/**
+ * Sends the request as one stream on `session`. `headers` gets the
+ * pseudo-headers set on it (node:http2 copies it), so a retry may pass it again.
+ */
 export function forwardToPeer(
   session: ClientHttp2Session,
-  peer: string,
+  peerIp: string,
+  peerPort: number,
   inbound: Inbound,
   outbound: Outbound,
   headers: OutgoingHttpHeaders,
   timeoutMs: number,
   startedAt: number,
 ): Promise<ForwardOutcome> {
-  return new Promise((resolve) => {
-    headers[":method"] = inbound.method;
-    headers[":path"] = inbound.path;
-    headers[":authority"] = inbound.authority;
-    headers[":scheme"] = "http";
-    let settled = false;
-    let status = 0;
-    let headSeconds = 0;
-    const settle = (o: ForwardOutcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(o);
-    };
+  headers[":method"] = inbound.method;
+  headers[":path"] = inbound.path;
+  headers[":authority"] = inbound.authority;
+  headers[":scheme"] = "http";
 
-    let stream;
-    try {
-      stream = session.request(headers, { endStream: !inbound.hasBody });
-    } catch (err) {
-      // The session closed between acquire and request: nothing was sent.
-      const e = new ProxyError("unavailable", `peer ${peer} connection closed: ${(err as Error).message}`);
-      settle({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false, retryable: e });
-      return;
-    }
-
-    const timer = setTimeout(() => {
-      stream.close(h2.NGHTTP2_CANCEL);
-      const e = new ProxyError("timeout", `timeout after ${timeoutMs} ms waiting for peer ${peer}`);
-      outbound.fail(e);
-      settle({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false });
-    }, timeoutMs);
-
-    stream.on("response", (h) => {
-      clearTimeout(timer);
-      status = Number(h[":status"]) || 502;
-      const sink = outbound.respond(status, endToEndHeaders(h));
-      headSeconds = elapsed(startedAt);
-      if (sink === undefined) {
-        stream.close(h2.NGHTTP2_CANCEL);
-        settle({ status: 0, headSeconds, upstreamOk: true });
-        return;
-      }
-      stream.pipe(sink);
-    });
-    stream.on("end", () => settle({ status, headSeconds, upstreamOk: true }));
-    stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (settled) return;
-      if (status === 0 && neverProcessed(err, stream.rstCode)) {
-        const e = new ProxyError("unavailable", `peer ${peer} refused the request: ${err.message}`);
-        settle({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false, retryable: e });
-        return;
-      }
-      const e = new ProxyError("unavailable", `peer ${peer} failed: ${err.message}`);
-      outbound.fail(e);
-      settle({ status: status === 0 ? e.status : status, headSeconds: elapsed(startedAt), upstreamOk: false });
-    });
-    stream.on("close", () => {
-      if (settled) return;
-      if (status === 0 && stream.rstCode === h2.NGHTTP2_REFUSED_STREAM) {
-        const e = new ProxyError("unavailable", `peer ${peer} refused the request`);
-        settle({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false, retryable: e });
-        return;
-      }
-      const e = new ProxyError("unavailable", `peer ${peer} reset the request (code ${stream.rstCode})`);
-      outbound.fail(e);
-      settle({ status: status === 0 ? e.status : status, headSeconds: elapsed(startedAt), upstreamOk: false });
-    });
-    outbound.onAbort(() => {
-      if (!stream.closed) stream.close(h2.NGHTTP2_CANCEL);
-      settle({ status: 0, headSeconds: elapsed(startedAt), upstreamOk: true });
-    });
-    if (inbound.hasBody) inbound.body.pipe(stream);
-  });
+  let stream: Carrier;
+  try {
+    stream = session.request(headers, { endStream: !inbound.hasBody });
+  } catch (err) {
+    // The session closed between acquire and request: nothing was sent.
+    const e = new ProxyError("unavailable", `peer ${peerIp}:${peerPort} connection closed: ${(err as Error).message}`);
+    return Promise.resolve({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false, retryable: e });
+  }
+  const x = new PeerExchange(stream, peerIp, peerPort, outbound, timeoutMs, startedAt);
+  stream[EXCHANGE] = x;
+  stream.on("response", onResponse);
+  stream.on("end", onEnd);
+  stream.on("error", onError);
+  stream.on("close", onClose);
+  outbound.watch(x);
+  if (inbound.hasBody) inbound.body.pipe(stream);
+  return x.promise;
 }

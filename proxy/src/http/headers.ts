@@ -17,6 +17,9 @@ const HOP_BY_HOP = new Set([
   "host",
 ]);
 
+/** Connection header values that name only hop-by-hop headers (no Set needed). */
+const PLAIN_CONNECTION = new Set(["keep-alive", "Keep-Alive"]);
+
 /** Internal context headers that only proxies may set. */
 export const DST_ENDPOINT_HEADER = "l5d-dst-endpoint";
 export const ERR_HEADER = "l5d-err";
@@ -29,7 +32,10 @@ export const VIA_PSEUDONYM = "zt-mesh";
 export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const connection = headers.connection;
-  const named = connection === undefined ? undefined : new Set(connection.toLowerCase().split(/\s*,\s*/));
+  const named =
+    connection === undefined || PLAIN_CONNECTION.has(connection)
+      ? undefined
+      : new Set(connection.toLowerCase().split(/\s*,\s*/));
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' */ || name === drop) continue;
     if (named !== undefined && named.has(name)) continue;

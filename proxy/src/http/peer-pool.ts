@@ -23,12 +23,14 @@ export class PeerConnectError extends Error {
 interface Entry {
   readonly session: ClientHttp2Session;
   readonly ready: Promise<ClientHttp2Session>;
+  connected: boolean;
 }
 
 const WINDOW = 16 * 1024 * 1024;
 
 export class PeerPool {
-  private readonly entries = new Map<string, Entry>();
+  /** By peer address, then port: no key string is built per request. */
+  private readonly entries = new Map<string, Map<number, Entry>>();
   private closed = false;
 
   constructor(
@@ -40,38 +42,50 @@ export class PeerPool {
     tls.onReload(() => this.drain());
   }
 
-  /** A connected session to the peer at host:port, reusing an open one. */
-  acquire(host: string, port: number): Promise<ClientHttp2Session> {
-    const key = `${host}:${port}`;
-    const existing = this.entries.get(key);
-    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing.ready;
+  /**
+   * A connected session to the peer at host:port, reusing an open one: the
+   * session itself when it is connected (the common case, no promise), else a
+   * promise of it.
+   */
+  acquire(host: string, port: number): ClientHttp2Session | Promise<ClientHttp2Session> {
+    const byPort = this.entries.get(host);
+    const existing = byPort?.get(port);
+    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) {
+      return existing.connected ? existing.session : existing.ready;
+    }
     if (this.closed) return Promise.reject(new PeerConnectError("proxy is shutting down"));
-    const entry = this.open(key, host, port);
-    this.entries.set(key, entry);
+    const entry = this.open(host, port);
+    if (byPort === undefined) this.entries.set(host, new Map([[port, entry]]));
+    else byPort.set(port, entry);
     return entry.ready;
   }
 
   /** Closes every session gracefully; in-flight streams complete. */
   drain(): void {
-    for (const [key, entry] of this.entries) {
-      this.entries.delete(key);
-      entry.session.close();
-    }
+    const all = this.all();
+    this.entries.clear();
+    for (const entry of all) entry.session.close();
+  }
+
+  private all(): Entry[] {
+    const out: Entry[] = [];
+    for (const byPort of this.entries.values()) out.push(...byPort.values());
+    return out;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const sessions = [...this.entries.values()].map((e) => e.session);
+    const sessions = this.all().map((e) => e.session);
     this.drain();
     await Promise.all(
       sessions.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once("close", () => r())))),
     );
   }
 
-  private open(key: string, host: string, port: number): Entry {
+  private open(host: string, port: number): Entry {
+    const key = `${host}:${port}`;
     const { identity, connectTimeoutMs } = this.opts;
     const material = this.tls.current;
-    let connected = false;
     const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
       createConnection: () =>
         tlsConnect({
@@ -86,13 +100,14 @@ export class PeerPool {
       settings: { enablePush: false, initialWindowSize: WINDOW },
       maxSessionMemory: 64,
     });
+    // The handlers below run on later events, after `entry` exists.
     const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
       const timer = setTimeout(() => {
         session.destroy(new PeerConnectError(`connect timeout after ${connectTimeoutMs} ms`));
       }, connectTimeoutMs);
       session.once("connect", () => {
         clearTimeout(timer);
-        connected = true;
+        entry.connected = true;
         session.setLocalWindowSize(WINDOW);
         this.metrics.tlsHandshakes.labels("client").inc();
         this.metrics.openConnections.labels("peers").inc();
@@ -101,7 +116,7 @@ export class PeerPool {
       });
       session.once("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        if (!connected) {
+        if (!entry.connected) {
           const reason = err instanceof PeerConnectError ? "handshake_timeout" : classifyTlsError(err.code, err.message);
           if (err.code !== "ECONNREFUSED" && err.code !== "EHOSTUNREACH" && err.code !== "ENETUNREACH") {
             this.metrics.tlsHandshakeFailures.labels("client", reason).inc();
@@ -111,16 +126,20 @@ export class PeerPool {
         }
       });
     });
+    const entry: Entry = { session, ready, connected: false };
     // Nobody may be waiting on `ready` when a later failure rejects it.
     ready.catch(() => undefined);
     const forget = (): void => {
-      if (this.entries.get(key)?.session === session) this.entries.delete(key);
+      const byPort = this.entries.get(host);
+      if (byPort?.get(port)?.session !== session) return;
+      byPort.delete(port);
+      if (byPort.size === 0) this.entries.delete(host);
     };
     session.on("goaway", forget);
     session.on("close", () => {
       forget();
-      if (connected) this.metrics.openConnections.labels("peers").dec();
+      if (entry.connected) this.metrics.openConnections.labels("peers").dec();
     });
-    return { session, ready };
+    return entry;
   }
 }

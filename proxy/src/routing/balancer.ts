@@ -39,10 +39,14 @@ export class Balancer {
   pick<T extends { readonly key: string }>(candidates: readonly T[], exclude?: ReadonlySet<string>): T | undefined {
     const now = Date.now();
     this.sweep(now);
-    let available: readonly T[] = candidates;
-    if (exclude !== undefined && exclude.size > 0) available = candidates.filter((c) => !exclude.has(c.key));
-    const healthy = available.filter((c) => !(this.statsFor(c.key).ejectedUntil > now));
-    const pool = healthy.length > 0 ? healthy : available;
+    let pool: readonly T[] = candidates;
+    // Filtering allocates; the common case (nothing excluded or ejected) skips it.
+    if (this.anyOut(candidates, exclude, now)) {
+      let available: readonly T[] = candidates;
+      if (exclude !== undefined && exclude.size > 0) available = candidates.filter((c) => !exclude.has(c.key));
+      const healthy = available.filter((c) => !(this.statsFor(c.key).ejectedUntil > now));
+      pool = healthy.length > 0 ? healthy : available;
+    }
     if (pool.length <= 1) return pool[0];
     const i = Math.floor(Math.random() * pool.length);
     let j = Math.floor(Math.random() * (pool.length - 1));
@@ -50,6 +54,15 @@ export class Balancer {
     const a = pool[i]!;
     const b = pool[j]!;
     return this.statsFor(a.key).cost() <= this.statsFor(b.key).cost() ? a : b;
+  }
+
+  private anyOut(candidates: readonly { readonly key: string }[], exclude: ReadonlySet<string> | undefined, now: number): boolean {
+    for (const c of candidates) {
+      if (exclude?.has(c.key) === true) return true;
+      const s = this.stats.get(c.key);
+      if (s !== undefined && s.ejectedUntil > now) return true;
+    }
+    return false;
   }
 
   /** Marks a request started on `key`; pass the result to finish(). */

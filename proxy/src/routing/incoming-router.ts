@@ -1,7 +1,8 @@
 // The incoming side: a request from an authenticated peer proxy is bound through
 // the incoming dtab to endpoints on this node only, and handed to the local pod
 // over plain HTTP/1.1 (it never leaves the node).
-import type { Agent } from "node:http";
+import type { Agent, OutgoingHttpHeaders } from "node:http";
+import type { Endpoint } from "../discovery/endpoint-index";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
 import type { Inbound, Outbound } from "../http/exchange";
@@ -14,7 +15,7 @@ import type { Balancer } from "./balancer";
 import { DTAB_HEADER, type DtabHeaderCache } from "./dtab-header";
 import type { Dtab } from "./dtab";
 import { hostOf } from "./outgoing-router";
-import type { Resolver } from "./resolve";
+import type { Resolver, ServiceDestination } from "./resolve";
 
 export interface IncomingDeps {
   readonly live: LiveConfig;
@@ -37,7 +38,38 @@ export class IncomingRouter {
     let service = UNBOUND;
     let status: number;
     try {
-      status = await this.dispatch(inbound, outbound, authenticated, started, (s) => (service = s));
+      const { config, incomingDtab } = this.d.live.current;
+      const host = hostOf(inbound.authority);
+      if (host === "") throw new ProxyError("bad_request", "request names no host (:authority or Host header)");
+      if (meshHops(inbound.headers.via) >= config.limits.maxHops) {
+        throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
+      }
+
+      let dtabs: readonly Dtab[] = this.baseDtabs(incomingDtab);
+      const override = inbound.headers[DTAB_HEADER];
+      if (override !== undefined && authenticated) {
+        const parsed = this.d.dtabHeaders.parse(override);
+        if (!parsed.ok) throw new ProxyError("bad_request", parsed.error);
+        dtabs = [incomingDtab, parsed.dtab];
+      }
+
+      const name = `/svc/${host}`;
+      const res = this.d.resolver.resolve(dtabs, ["svc", host]);
+      if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
+      const dest = res.dest;
+      const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
+      headers.via = appendVia(inbound.headers.via);
+      if (!authenticated) delete headers[DTAB_HEADER];
+      const timeout = config.limits.requestTimeoutMs;
+
+      if (dest.kind === "inet") {
+        service = dest.id;
+        const target = { host: dest.host, port: dest.port, describe: dest.id };
+        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, headers, timeout, started)).status;
+      } else {
+        service = dest.service;
+        status = await this.toEndpoint(dest, name, inbound, outbound, headers, timeout, started);
+      }
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
       outbound.fail(e);
@@ -47,43 +79,22 @@ export class IncomingRouter {
     if (status !== 0) this.d.metrics.forService("incoming", service).observe(status, elapsed(started));
   }
 
-  private async dispatch(
+  /** [dtab], one array per config generation rather than one per request. */
+  private baseDtabs(dtab: Dtab): readonly Dtab[] {
+    if (this.base?.[0] !== dtab) this.base = [dtab];
+    return this.base;
+  }
+  private base: readonly Dtab[] | undefined;
+
+  private async toEndpoint(
+    dest: ServiceDestination,
+    name: string,
     inbound: Inbound,
     outbound: Outbound,
-    authenticated: boolean,
+    headers: OutgoingHttpHeaders,
+    timeout: number,
     started: number,
-    bound: (service: string) => void,
   ): Promise<number> {
-    const { config, incomingDtab } = this.d.live.current;
-    const host = hostOf(inbound.authority);
-    if (host === "") throw new ProxyError("bad_request", "request names no host (:authority or Host header)");
-    if (meshHops(inbound.headers.via) >= config.limits.maxHops) {
-      throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
-    }
-
-    let dtabs: readonly Dtab[] = [incomingDtab];
-    const override = inbound.headers[DTAB_HEADER];
-    if (override !== undefined && authenticated) {
-      const parsed = this.d.dtabHeaders.parse(override);
-      if (!parsed.ok) throw new ProxyError("bad_request", parsed.error);
-      dtabs = [incomingDtab, parsed.dtab];
-    }
-
-    const name = `/svc/${host}`;
-    const res = this.d.resolver.resolve(dtabs, ["svc", host]);
-    if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
-    const dest = res.dest;
-    const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
-    headers.via = appendVia(inbound.headers.via);
-    if (!authenticated) delete headers[DTAB_HEADER];
-    const timeout = config.limits.requestTimeoutMs;
-
-    if (dest.kind === "inet") {
-      bound(dest.id);
-      const o = await forwardHttp1(this.d.agent, { host: dest.host, port: dest.port, describe: dest.id }, inbound, outbound, headers, timeout, started);
-      return o.status;
-    }
-    bound(dest.service);
     const { endpoints } = dest;
     if (endpoints.length === 0) {
       throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id}) on node ${this.d.nodeName}`);
@@ -91,7 +102,7 @@ export class IncomingRouter {
     // The sending proxy already balanced across the cluster; honour its choice
     // when it names one of this node's endpoints for this name.
     const hint = inbound.headers[DST_ENDPOINT_HEADER];
-    const endpoint = (typeof hint === "string" && endpoints.find((e) => e.key === hint)) || this.d.balancer.pick(endpoints)!;
+    const endpoint = (typeof hint === "string" && byKey(endpoints, hint)) || this.d.balancer.pick(endpoints)!;
     const stats = this.d.balancer.start(endpoint.key);
     const t0 = performance.now();
     const target = { host: endpoint.ip, port: endpoint.port, describe: `endpoint ${endpoint.key} of ${dest.id}` };
@@ -99,4 +110,9 @@ export class IncomingRouter {
     this.d.balancer.finish(endpoint.key, stats, o.upstreamOk, performance.now() - t0);
     return o.status;
   }
+}
+
+function byKey(endpoints: readonly Endpoint[], key: string): Endpoint | undefined {
+  for (const e of endpoints) if (e.key === key) return e;
+  return undefined;
 }

@@ -17,7 +17,7 @@ import { type MeshMetrics, UNBOUND } from "../telemetry/metrics";
 import type { Balancer } from "./balancer";
 import { DTAB_HEADER, type DtabHeaderCache } from "./dtab-header";
 import type { Dtab } from "./dtab";
-import type { Resolver, ServiceDestination } from "./resolve";
+import type { Destination, Resolver, ServiceDestination } from "./resolve";
 import type { RetryBudget } from "./retry-budget";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -45,6 +45,14 @@ export function hostOf(authority: string): string {
   return (colon === -1 ? authority : authority.slice(0, colon)).toLowerCase();
 }
 
+/** Where a request goes, decided before anything is sent. */
+interface Plan {
+  readonly dest: Destination;
+  /** The logical name, /svc/<host>. */
+  readonly name: string;
+  readonly headers: OutgoingHttpHeaders;
+}
+
 export class OutgoingRouter {
   constructor(private readonly d: OutgoingDeps) {}
 
@@ -53,8 +61,17 @@ export class OutgoingRouter {
     let service = UNBOUND;
     let status: number;
     try {
-      const r = await this.dispatch(inbound, outbound, started, (s) => (service = s));
-      status = r;
+      const plan = this.plan(inbound);
+      const { dest } = plan;
+      if (dest.kind === "inet") {
+        service = dest.id;
+        const { config } = this.d.live.current;
+        const target = { host: dest.host, port: dest.port, describe: dest.id };
+        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, plan.headers, config.limits.requestTimeoutMs, started)).status;
+      } else {
+        service = dest.service;
+        status = await this.toPeers(dest, plan.name, inbound, outbound, plan.headers, started);
+      }
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
       outbound.fail(e);
@@ -64,12 +81,8 @@ export class OutgoingRouter {
     if (status !== 0) this.d.metrics.forService("outgoing", service).observe(status, elapsed(started));
   }
 
-  private async dispatch(
-    inbound: Inbound,
-    outbound: Outbound,
-    started: number,
-    bound: (service: string) => void,
-  ): Promise<number> {
+  /** Binds the request to a destination and prepares its headers; throws a ProxyError. */
+  private plan(inbound: Inbound): Plan {
     const { config, outgoingDtab, dtabOverrideFrom } = this.d.live.current;
     const host = hostOf(inbound.authority);
     if (host === "") throw new ProxyError("bad_request", "request names no host (absolute URI or Host header)");
@@ -77,7 +90,7 @@ export class OutgoingRouter {
       throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
     }
 
-    let dtabs: readonly Dtab[] = [outgoingDtab];
+    let dtabs: readonly Dtab[] = this.baseDtabs(outgoingDtab);
     let forwardDtab: string | string[] | undefined;
     const override = inbound.headers[DTAB_HEADER];
     if (override !== undefined) {
@@ -95,21 +108,19 @@ export class OutgoingRouter {
     const name = `/svc/${host}`;
     const res = this.d.resolver.resolve(dtabs, ["svc", host]);
     if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
-    const dest = res.dest;
 
     const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
     headers.via = appendVia(inbound.headers.via);
     if (forwardDtab === undefined) delete headers[DTAB_HEADER];
-
-    if (dest.kind === "inet") {
-      bound(dest.id);
-      const target = { host: dest.host, port: dest.port, describe: `${dest.id}` };
-      const o = await forwardHttp1(this.d.agent, target, inbound, outbound, headers, config.limits.requestTimeoutMs, started);
-      return o.status;
-    }
-    bound(dest.service);
-    return this.toPeers(dest, name, inbound, outbound, headers, started);
+    return { dest: res.dest, name, headers };
   }
+
+  /** [dtab], one array per config generation rather than one per request. */
+  private baseDtabs(dtab: Dtab): readonly Dtab[] {
+    if (this.base?.[0] !== dtab) this.base = [dtab];
+    return this.base;
+  }
+  private base: readonly Dtab[] | undefined;
 
   private async toPeers(
     dest: ServiceDestination,
@@ -123,8 +134,9 @@ export class OutgoingRouter {
     const { balancer, budget, index, pool, metrics } = this.d;
     if (dest.endpoints.length === 0) throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id})`);
     budget.deposit();
-    const mayRetry = IDEMPOTENT.has(inbound.method);
-    const tried = new Set<string>();
+    const port = config.incoming.port;
+    // Endpoints already tried for this request; only made when one fails.
+    let tried: Set<string> | undefined;
     let lastError: ProxyError | undefined;
 
     for (;;) {
@@ -132,23 +144,24 @@ export class OutgoingRouter {
       if (endpoint === undefined) {
         throw lastError ?? new ProxyError("unavailable", `no reachable endpoints for ${name} (${dest.id})`);
       }
-      tried.add(endpoint.key);
       const peerIp = endpoint.nodeName === undefined ? undefined : index.peerForNode(endpoint.nodeName);
       if (peerIp === undefined) {
+        (tried ??= new Set()).add(endpoint.key);
         lastError = new ProxyError(
           "unavailable",
           `no ready mesh proxy on node ${endpoint.nodeName ?? "(unknown)"} for ${dest.id} endpoint ${endpoint.key}`,
         );
         continue;
       }
-      const peer = `${peerIp}:${config.incoming.port}`;
       const stats = balancer.start(endpoint.key);
       const t0 = performance.now();
       let outcome: ForwardOutcome;
       try {
-        const session = await pool.acquire(peerIp, config.incoming.port);
+        // A connected session comes back as is: no promise, no extra turn.
+        const acquired = pool.acquire(peerIp, port);
+        const session = acquired instanceof Promise ? await acquired : acquired;
         headers[DST_ENDPOINT_HEADER] = endpoint.key;
-        outcome = await forwardToPeer(session, peer, inbound, outbound, { ...headers }, config.limits.requestTimeoutMs, started);
+        outcome = await forwardToPeer(session, peerIp, port, inbound, outbound, headers, config.limits.requestTimeoutMs, started);
       } catch (err) {
         // Connecting failed: nothing of the request was sent or read.
         const e = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);
@@ -157,9 +170,10 @@ export class OutgoingRouter {
       balancer.finish(endpoint.key, stats, outcome.upstreamOk, performance.now() - t0);
       if (outcome.retryable === undefined) return outcome.status;
 
+      (tried ??= new Set()).add(endpoint.key);
       lastError = outcome.retryable;
       const bodyUntouched = !inbound.hasBody || inbound.body.readableDidRead === false;
-      if (!mayRetry || !bodyUntouched) throw lastError;
+      if (!IDEMPOTENT.has(inbound.method) || !bodyUntouched) throw lastError;
       if (!budget.tryWithdraw()) {
         metrics.retriesBudgetExhausted.inc();
         throw lastError;
