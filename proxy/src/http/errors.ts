@@ -18,6 +18,11 @@ export class ProxyError extends Error {
   constructor(
     readonly kind: ProxyErrorKind,
     message: string,
+    /**
+     * Nothing of the request reached an app (no endpoint here, or it refused
+     * the connection): a sending proxy may try another endpoint, whatever the method.
+     */
+    readonly unprocessed = false,
   ) {
     super(message);
     this.name = "ProxyError";

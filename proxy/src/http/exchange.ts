@@ -131,6 +131,12 @@ export class Http2Outbound implements Outbound {
   fail(err: ProxyError): void {
     const { stream } = this;
     if (stream.destroyed || stream.closed) return;
+    if (err.unprocessed && !stream.headersSent) {
+      // REFUSED_STREAM tells the sending proxy the request was not processed,
+      // so it may retry it on another endpoint (RFC 9113 8.7).
+      stream.close(h2.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     if (stream.headersSent) {
       stream.close(h2.NGHTTP2_INTERNAL_ERROR);
       return;
@@ -180,4 +186,9 @@ export interface ForwardOutcome {
    * so the caller may try elsewhere. The error is what to answer if it does not.
    */
   readonly retryable?: ProxyError;
+  /**
+   * With `retryable`: the upstream failed before any response, but may have
+   * processed the request, so only an idempotent request may be tried again.
+   */
+  readonly maybeProcessed?: boolean;
 }

@@ -104,7 +104,9 @@ function onResponseClose(this: Carrier<IncomingMessage>): void {
 function onRequestError(this: Carrier<ClientRequest>, err: Error): void {
   const x = this[EXCHANGE]!;
   if (x.settled) return;
-  const e = new ProxyError("unavailable", `${x.target.describe} failed: ${errorMessage(err)}`);
+  // A refused connection never carried the request.
+  const refused = (err as NodeJS.ErrnoException).code === "ECONNREFUSED";
+  const e = new ProxyError("unavailable", `${x.target.describe} failed: ${errorMessage(err)}`, refused);
   x.outbound.fail(e);
   x.settle(x.outbound.headersSent ? 0 : e.status, false);
 }

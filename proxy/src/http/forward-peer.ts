@@ -53,12 +53,16 @@ class PeerExchange implements AbortWatcher {
     return `${this.peerIp}:${this.peerPort}`;
   }
 
-  settle(status: number, upstreamOk: boolean, retryable?: ProxyError): void {
+  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
     const headSeconds = this.headSeconds === 0 ? elapsed(this.startedAt) : this.headSeconds;
-    this.resolve(retryable === undefined ? { status, headSeconds, upstreamOk } : { status, headSeconds, upstreamOk, retryable });
+    this.resolve(
+      retryable === undefined
+        ? { status, headSeconds, upstreamOk }
+        : { status, headSeconds, upstreamOk, retryable, maybeProcessed: maybeProcessed === true },
+    );
   }
 
   clientGone(): void {
@@ -102,6 +106,12 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
     return;
   }
   const e = new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`);
+  if (x.status === 0 && !x.outbound.headersSent) {
+    // Lost before any response (the peer died, the connection broke): the
+    // router retries it elsewhere if it is idempotent, or answers with `e`.
+    x.settle(e.status, false, e, true);
+    return;
+  }
   x.outbound.fail(e);
   x.settle(x.status === 0 ? e.status : x.status, false);
 }
@@ -115,6 +125,10 @@ function onClose(this: Carrier): void {
     return;
   }
   const e = new ProxyError("unavailable", `peer ${x.peer} reset the request (code ${this.rstCode})`);
+  if (x.status === 0 && !x.outbound.headersSent) {
+    x.settle(e.status, false, e, true);
+    return;
+  }
   x.outbound.fail(e);
   x.settle(x.status === 0 ? e.status : x.status, false);
 }

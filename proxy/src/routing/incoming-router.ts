@@ -97,7 +97,8 @@ export class IncomingRouter {
   ): Promise<number> {
     const { endpoints } = dest;
     if (endpoints.length === 0) {
-      throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id}) on node ${this.d.nodeName}`);
+      // The sender's view of the endpoints may lag this node's: let it try another.
+      throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id}) on node ${this.d.nodeName}`, true);
     }
     // The sending proxy already balanced across the cluster; honour its choice
     // when it names one of this node's endpoints for this name.

@@ -173,7 +173,9 @@ export class OutgoingRouter {
       (tried ??= new Set()).add(endpoint.key);
       lastError = outcome.retryable;
       const bodyUntouched = !inbound.hasBody || inbound.body.readableDidRead === false;
-      if (!IDEMPOTENT.has(inbound.method) || !bodyUntouched) throw lastError;
+      // Never processed (refused, not connected): any method may go elsewhere.
+      // Lost before a response: only an idempotent one, as it may have been processed.
+      if (!bodyUntouched || (outcome.maybeProcessed === true && !IDEMPOTENT.has(inbound.method))) throw lastError;
       if (!budget.tryWithdraw()) {
         metrics.retriesBudgetExhausted.inc();
         throw lastError;
