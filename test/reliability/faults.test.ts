@@ -219,7 +219,10 @@ describe("faults under load", () => {
         return { recoveryMs: await untilLedgerBServes(restored) };
       });
       assertCommon(load, figure);
-      // Requests caught on the dead connection time out (limits.requestTimeoutMs); new ones go to node a.
+      // The silent connection is found by its unanswered PING and dropped; GETs
+      // on it are retried on node a, a POST on it may fail (it may have been processed).
+      assert.match(pa.output, /"event":"peer_unresponsive"/, "node a noticed the dead peer connection");
+      assert.equal(load.failed("GET").length, 0, `GETs failed: ${figure.failures}`);
       assert.ok(load.failed().length <= CONCURRENCY, `${load.failed().length} failed: ${figure.failures}`);
     } finally {
       mesh.api.upsert(PODS, meshPod("default", "l5d-b", "b", B, MESH_LABELS));

@@ -318,12 +318,13 @@ export function describeFailures(outcomes: readonly Outcome[]): string {
  * address, which forwards to the node. `cut()` blackholes it as a pulled cable
  * or a partition does: open connections stay open but nothing crosses, and new
  * connections are accepted by nobody (they hang until the dialler gives up).
- * `restore()` lets traffic through again; connections caught in the cut are
- * dropped, as their retransmissions would long have timed out.
+ * `restore()` lets new connections through again; connections caught in the
+ * cut stay silent for good, as when a node comes back with its connection
+ * state lost: only their owner's own liveness checks can tell.
  */
 export class LinkRelay {
   private readonly server: NetServer;
-  private readonly pairs = new Set<{ client: Socket; upstream: Socket | undefined }>();
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket | undefined; dead: boolean }>();
   private isCut = false;
   accepted = 0;
 
@@ -334,7 +335,7 @@ export class LinkRelay {
   ) {
     this.server = createNetServer((client) => {
       this.accepted++;
-      const pair: { client: Socket; upstream: Socket | undefined } = { client, upstream: undefined };
+      const pair: { client: Socket; upstream: Socket | undefined; dead: boolean } = { client, upstream: undefined, dead: this.isCut };
       this.pairs.add(pair);
       client.on("error", () => undefined);
       client.once("close", () => {
@@ -347,10 +348,10 @@ export class LinkRelay {
       upstream.on("error", () => client.destroy());
       upstream.once("close", () => client.destroy());
       client.on("data", (c: Buffer) => {
-        if (!this.isCut) upstream.write(c);
+        if (!pair.dead) upstream.write(c);
       });
       upstream.on("data", (c: Buffer) => {
-        if (!this.isCut) client.write(c);
+        if (!pair.dead) client.write(c);
       });
     });
   }
@@ -364,14 +365,11 @@ export class LinkRelay {
 
   cut(): void {
     this.isCut = true;
+    for (const p of this.pairs) p.dead = true;
   }
 
   restore(): void {
     this.isCut = false;
-    for (const p of this.pairs) {
-      p.client.destroy();
-      p.upstream?.destroy();
-    }
   }
 
   async stop(): Promise<void> {
