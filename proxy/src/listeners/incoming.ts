@@ -47,6 +47,8 @@ export class IncomingListener {
     this.server = createTlsServer({
       ...this.serverOptions(tls.current),
       handshakeTimeout: limits.connectTimeoutMs,
+      // Small HTTP/2 frames must not wait for delayed ACKs (see http/peer-pool.ts).
+      noDelay: true,
     });
     tls.onReload((m) => this.server.setSecureContext(this.serverOptions(m)));
     this.connections = new ConnectionTracker(this.server, metrics, "incoming");
