@@ -4,7 +4,7 @@
 // start. The API server listens on the emulated hosts' bridge, so pods on the
 // emulated nodes reach it the way in-cluster clients do.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join } from "node:path";
@@ -83,12 +83,13 @@ async function kubeconfig(dir: string, user: string, server: string): Promise<st
 }
 
 function start(name: string, bin: string, args: string[], logDir: string): Proc {
-  const log = createWriteStream(join(logDir, `${name}.log`));
   // etcd reads ETCD_* variables as flags; give every component a clean environment.
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
-  const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
+  // The child writes its log file itself: no pipe through this process that
+  // could end early or stall when this process is busy.
+  const log = openSync(join(logDir, `${name}.log`), "w");
+  const child = spawn(bin, args, { env, stdio: ["ignore", log, log] });
+  closeSync(log);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return { name, child, exited };
 }

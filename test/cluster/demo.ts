@@ -21,6 +21,11 @@ async function main(): Promise<number> {
     say("teardown: processes, network namespaces, links, mounts, files");
     await cluster.down();
   };
+  // Whatever fails, the machine is left as it was found.
+  process.once("uncaughtException", (err) => {
+    say(`failed: ${err.message}`);
+    void teardown().finally(() => process.exit(1));
+  });
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
       say(`${sig}: stopping`);

@@ -2,7 +2,7 @@
 // test/tools/build-pulumi.sh) against the local cluster: a local file backend,
 // a passphrase secrets provider, plugins found on PATH, never a download.
 import { execFile } from "node:child_process";
-import { copyFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, copyFile, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -67,7 +67,13 @@ export async function pulumiStack(
       throw new Error(`pulumi ${args.join(" ")} failed: ${e.message}\n${(e.stdout ?? "").slice(-4000)}\n${(e.stderr ?? "").slice(-4000)}`);
     }
   };
-  await pulumi(["stack", "init", stack, "--secrets-provider", "passphrase", "--config-file", configFile]);
+  // `stack init` takes no --config-file: it writes the passphrase salt into the
+  // project's Pulumi.<stack>.yaml. Move it into the copy and leave the repo as it was.
+  const written = join(ROOT, `Pulumi.${stack}.yaml`);
+  await pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]);
+  const salt = await readFile(written, "utf8").catch(() => "");
+  await rm(written, { force: true });
+  await appendFile(configFile, `\n${salt}`);
   return {
     binDir,
     stateDir,

@@ -5,7 +5,7 @@
 // securityContext asks for.
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { GATEWAY, type Host, inHost } from "../hosts";
 import { programFor } from "../images";
@@ -85,9 +85,22 @@ export async function startContainer(
   ];
 
   const mounts: string[] = [];
+  // Every container shares this machine's filesystem: a mount over a directory
+  // that holds the pod's volume sources or the program itself (an emptyDir on
+  // /tmp while the cluster's files or the checkout live under /tmp) would hide
+  // them. Such a mount is left out; the machine's directory stays writable.
+  const needed = [...[...volumes.values()].map((v) => v.path), program.cwd, ...program.entrypoint.filter((a) => a.startsWith("/"))];
+  const shadows = (mountPath: string): boolean => {
+    const dir = mountPath.endsWith("/") ? mountPath : `${mountPath}/`;
+    return needed.some((p) => p === mountPath || p.startsWith(dir));
+  };
   for (const m of container.volumeMounts ?? []) {
     const v = volumes.get(m.name);
     if (v === undefined) continue;
+    if (shadows(m.mountPath)) {
+      mounts.push(`echo 'node agent: volume ${m.name} not mounted at ${m.mountPath}: it would hide the pod sources or the program' >&2`);
+      continue;
+    }
     const created = await mkdir(m.mountPath, { recursive: true });
     if (created !== undefined) createdMountPoints.add(created);
     mounts.push(`mount --bind '${v.path}' '${m.mountPath}' && mount -o remount,bind,ro '${m.mountPath}'`);
@@ -103,7 +116,8 @@ export async function startContainer(
           "setpriv",
           `--reuid=${uid}`,
           `--regid=${gid}`,
-          "--clear-groups",
+          // The kubelet adds fsGroup to the container's supplementary groups.
+          ...(pod.spec?.securityContext?.fsGroup !== undefined ? [`--groups=${pod.spec.securityContext.fsGroup}`] : ["--clear-groups"]),
           ...(drop ? ["--inh-caps=-all", "--bounding-set=-all"] : []),
           ...(sc.allowPrivilegeEscalation === false ? ["--no-new-privs"] : []),
           "--",
@@ -111,10 +125,11 @@ export async function startContainer(
   const script = [...mounts, 'exec "$@"'].join(" && ");
   const full = inHost(host, ["sh", "-c", script, "container", ...priv, ...argv]);
 
-  const log = createWriteStream(logPath, { flags: "a" });
-  const child = spawn(full[0]!, full.slice(1), { cwd: program.cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
+  // The container writes its log file itself (appending across restarts), as a
+  // runtime does: nothing of it passes through the agent.
+  const log = openSync(logPath, "a");
+  const child = spawn(full[0]!, full.slice(1), { cwd: program.cwd, env, detached: true, stdio: ["ignore", log, log] });
+  closeSync(log);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { name: container.name, child, exited };
 }

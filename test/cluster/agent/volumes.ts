@@ -4,7 +4,7 @@
 // directory and an atomic swap of the ..data symlink), so the proxy sees the
 // same kind of change it sees in a real cluster.
 import type { CoreV1Api, V1Pod, V1Volume } from "@kubernetes/client-node";
-import { mkdir, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { chown, mkdir, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface MaterialisedVolume {
@@ -16,7 +16,12 @@ export interface MaterialisedVolume {
 
 type Files = Map<string, { data: Buffer; mode: number }>;
 
-async function writeAtomically(dir: string, files: Files, previous: { digest: string }): Promise<boolean> {
+/**
+ * Writes `files` as a new version and swaps it in. With an fsGroup the files
+ * belong to that group, as the kubelet makes them, so a non-root container can
+ * read a Secret mounted with mode 0440.
+ */
+async function writeAtomically(dir: string, files: Files, previous: { digest: string }, fsGroup: number | undefined): Promise<boolean> {
   const digest = [...files.entries()].map(([k, v]) => `${k}:${v.mode}:${v.data.toString("base64")}`).sort().join("\n");
   if (digest === previous.digest) return false;
   previous.digest = digest;
@@ -25,6 +30,7 @@ async function writeAtomically(dir: string, files: Files, previous: { digest: st
   for (const [key, { data, mode }] of files) {
     await mkdir(join(dir, version, key, ".."), { recursive: true });
     await writeFile(join(dir, version, key), data, { mode });
+    if (fsGroup !== undefined) await chown(join(dir, version, key), 0, fsGroup);
   }
   const old = await readlink(join(dir, "..data")).catch(() => undefined);
   await symlink(version, join(dir, "..data_tmp"));
@@ -120,7 +126,9 @@ export async function materialise(
     };
   }
 
-  const refresh = async (): Promise<boolean> => (load === undefined ? false : writeAtomically(path, await load(), state));
+  const fsGroup = pod.spec?.securityContext?.fsGroup;
+  const refresh = async (): Promise<boolean> =>
+    load === undefined ? false : writeAtomically(path, await load(), state, fsGroup);
   await refresh();
   return { name: volume.name, path, refresh };
 }
