@@ -18,11 +18,14 @@ const read = (...path: string[]) => readFileSync(join(REPO, ...path), "utf8");
 describe("README.md", () => {
   const readme = read("README.md");
 
-  it("opens with the two commands a newcomer needs", () => {
+  it("opens with the two commands a newcomer needs, and they are real", () => {
     const firstScreen = readme.split("\n").slice(0, 15).join("\n");
-    assert.match(firstScreen, /npm run demo/);
-    assert.match(firstScreen, /local demo/);
-    assert.match(firstScreen, /npm ci && npm test/);
+    assert.match(firstScreen, /^npm ci && npm run demo\b/m, "the local demo");
+    assert.match(firstScreen, /^npm ci && npm test\b/m, "the tests");
+    const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
+    assert.ok(scripts["demo"]?.includes("test/cluster/demo.ts"), "npm run demo runs the demo");
+    assert.ok(scripts["test"] !== undefined);
+    assert.match(read(".ci/run"), /^npm test$/m, "CI runs the README's test command");
   });
 
   it("has the config reference table generated from Pulumi.yaml (npm run docs:config)", () => {
