@@ -192,3 +192,52 @@ export interface ForwardOutcome {
    */
   readonly maybeProcessed?: boolean;
 }
+
+export function elapsed(startedAt: number): number {
+  return (performance.now() - startedAt) / 1000;
+}
+
+function fireTimeout(attempt: ForwardAttempt): void {
+  attempt.timedOut();
+}
+
+/**
+ * One forwarding attempt's state, shared by the HTTP/1.1 and HTTP/2 forwarders:
+ * it settles once, with a ForwardOutcome, and clears its timeout. Subclasses say
+ * what a timeout and a departed client do to their upstream.
+ */
+export abstract class ForwardAttempt implements AbortWatcher {
+  settled = false;
+  status = 0;
+  headSeconds = 0;
+  readonly timer: NodeJS.Timeout;
+  readonly promise: Promise<ForwardOutcome>;
+  private resolve!: (o: ForwardOutcome) => void;
+
+  constructor(
+    readonly outbound: Outbound,
+    readonly timeoutMs: number,
+    readonly startedAt: number,
+  ) {
+    this.timer = setTimeout(fireTimeout, timeoutMs, this);
+    this.promise = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+
+  /** No response head within timeoutMs. */
+  abstract timedOut(): void;
+  abstract clientGone(): void;
+
+  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    const headSeconds = this.headSeconds === 0 ? elapsed(this.startedAt) : this.headSeconds;
+    this.resolve(
+      retryable === undefined
+        ? { status, headSeconds, upstreamOk }
+        : { status, headSeconds, upstreamOk, retryable, maybeProcessed: maybeProcessed === true },
+    );
+  }
+}

@@ -7,7 +7,7 @@
 import { Agent, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, request } from "node:http";
 import { errorMessage } from "../telemetry/log";
 import { ProxyError } from "./errors";
-import type { AbortWatcher, ForwardOutcome, Inbound, Outbound } from "./exchange";
+import { type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
 import { endToEndHeaders } from "./headers";
 
 export function createEndpointAgent(): Agent {
@@ -24,45 +24,28 @@ export interface Http1Target {
 const EXCHANGE = Symbol("zt-mesh.http1-exchange");
 type Carrier<T> = T & { [EXCHANGE]?: Http1Exchange };
 
-class Http1Exchange implements AbortWatcher {
-  settled = false;
-  status = 0;
-  headSeconds = 0;
-  readonly timer: NodeJS.Timeout;
-  readonly promise: Promise<ForwardOutcome>;
-  private resolve!: (o: ForwardOutcome) => void;
-
+class Http1Exchange extends ForwardAttempt {
   constructor(
     readonly upstream: ClientRequest,
     readonly target: Http1Target,
-    readonly outbound: Outbound,
-    readonly timeoutMs: number,
-    readonly startedAt: number,
+    outbound: Outbound,
+    timeoutMs: number,
+    startedAt: number,
   ) {
-    this.timer = setTimeout(onTimeout, timeoutMs, this);
-    this.promise = new Promise((resolve) => {
-      this.resolve = resolve;
-    });
+    super(outbound, timeoutMs, startedAt);
   }
 
-  settle(status: number, upstreamOk: boolean): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    this.resolve({ status, headSeconds: this.headSeconds === 0 ? elapsed(this.startedAt) : this.headSeconds, upstreamOk });
+  timedOut(): void {
+    const err = new ProxyError("timeout", `timeout after ${this.timeoutMs} ms waiting for ${this.target.describe}`);
+    this.upstream.destroy();
+    this.outbound.fail(err);
+    this.settle(err.status, false);
   }
 
   clientGone(): void {
     this.upstream.destroy();
     this.settle(0, true);
   }
-}
-
-function onTimeout(x: Http1Exchange): void {
-  const err = new ProxyError("timeout", `timeout after ${x.timeoutMs} ms waiting for ${x.target.describe}`);
-  x.upstream.destroy();
-  x.outbound.fail(err);
-  x.settle(err.status, false);
 }
 
 function onResponse(this: Carrier<ClientRequest>, res: Carrier<IncomingMessage>): void {
@@ -140,6 +123,3 @@ export function forwardHttp1(
   return x.promise;
 }
 
-export function elapsed(startedAt: number): number {
-  return (performance.now() - startedAt) / 1000;
-}

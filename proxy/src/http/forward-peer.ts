@@ -6,8 +6,7 @@
 // no closures are built per request.
 import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, constants as h2 } from "node:http2";
 import { ProxyError } from "./errors";
-import type { AbortWatcher, ForwardOutcome, Inbound, Outbound } from "./exchange";
-import { elapsed } from "./forward-http1";
+import { type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
 import { endToEndHeaders } from "./headers";
 
 /**
@@ -26,26 +25,16 @@ function neverProcessed(err: NodeJS.ErrnoException, rstCode: number | undefined)
 const EXCHANGE = Symbol("zt-mesh.peer-exchange");
 type Carrier = ClientHttp2Stream & { [EXCHANGE]?: PeerExchange };
 
-class PeerExchange implements AbortWatcher {
-  settled = false;
-  status = 0;
-  headSeconds = 0;
-  readonly timer: NodeJS.Timeout;
-  readonly promise: Promise<ForwardOutcome>;
-  private resolve!: (o: ForwardOutcome) => void;
-
+class PeerExchange extends ForwardAttempt {
   constructor(
     readonly stream: ClientHttp2Stream,
     readonly peerIp: string,
     readonly peerPort: number,
-    readonly outbound: Outbound,
-    readonly timeoutMs: number,
-    readonly startedAt: number,
+    outbound: Outbound,
+    timeoutMs: number,
+    startedAt: number,
   ) {
-    this.timer = setTimeout(onTimeout, timeoutMs, this);
-    this.promise = new Promise((resolve) => {
-      this.resolve = resolve;
-    });
+    super(outbound, timeoutMs, startedAt);
   }
 
   /** "ip:port", for messages. */
@@ -53,29 +42,17 @@ class PeerExchange implements AbortWatcher {
     return `${this.peerIp}:${this.peerPort}`;
   }
 
-  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    const headSeconds = this.headSeconds === 0 ? elapsed(this.startedAt) : this.headSeconds;
-    this.resolve(
-      retryable === undefined
-        ? { status, headSeconds, upstreamOk }
-        : { status, headSeconds, upstreamOk, retryable, maybeProcessed: maybeProcessed === true },
-    );
+  timedOut(): void {
+    this.stream.close(h2.NGHTTP2_CANCEL);
+    const e = new ProxyError("timeout", `timeout after ${this.timeoutMs} ms waiting for peer ${this.peer}`);
+    this.outbound.fail(e);
+    this.settle(e.status, false);
   }
 
   clientGone(): void {
     if (!this.stream.closed) this.stream.close(h2.NGHTTP2_CANCEL);
     this.settle(0, true);
   }
-}
-
-function onTimeout(x: PeerExchange): void {
-  x.stream.close(h2.NGHTTP2_CANCEL);
-  const e = new ProxyError("timeout", `timeout after ${x.timeoutMs} ms waiting for peer ${x.peer}`);
-  x.outbound.fail(e);
-  x.settle(e.status, false);
 }
 
 function onResponse(this: Carrier, h: IncomingHttpHeaders): void {
