@@ -237,10 +237,6 @@ export class ListWatch {
 
   private async list(generation: number): Promise<string> {
     const { req, res } = await get(this.access, this.query(""));
-    if (generation !== this.generation) {
-      req.destroy();
-      return "";
-    }
     this.current = req;
     if (res.statusCode !== 200) throw await failure(res, `list ${this.path}`);
     const body = obj(safeJson(await readBody(res, MAX_LIST_BYTES)));
@@ -269,10 +265,6 @@ export class ListWatch {
       this.access,
       this.query(`watch=true&allowWatchBookmarks=true&timeoutSeconds=${WATCH_SECONDS}&resourceVersion=${encodeURIComponent(rv)}`),
     );
-    if (generation !== this.generation) {
-      req.destroy();
-      return rv;
-    }
     this.current = req;
     // The server ends the watch after WATCH_SECONDS; a silent one beyond that is dead.
     req.setTimeout((WATCH_SECONDS + 30) * 1000, () => req.destroy(new KubeApiError(`watch of ${this.path} went silent`)));
