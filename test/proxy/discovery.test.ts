@@ -2,11 +2,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { parseConfig } from "../../proxy/src/config/validate";
 import { EndpointIndex } from "../../proxy/src/discovery/endpoint-index";
-import { loadAccess } from "../../proxy/src/discovery/kube-api";
 import { KubernetesDiscovery } from "../../proxy/src/discovery/kubernetes-watch";
 import { parseEndpointSlice, parseMeshPod } from "../../proxy/src/discovery/objects";
 import { KubernetesNamer } from "../../proxy/src/routing/k8s-namer";
@@ -151,60 +150,5 @@ describe("discovery watch against an API server", () => {
     api.setDown(false);
     // ...is picked up by the relist after the API returns.
     await eventually("the resync", () => worldKeys().join() === "10.0.0.3:7778");
-  });
-
-  it("forgets objects deleted while the API was down, at the relist", async () => {
-    api.setDown(true);
-    const failures = logs.filter((l) => l.includes("discovery_watch_failed")).length;
-    await eventually("a watch failure", () => logs.filter((l) => l.includes("discovery_watch_failed")).length > failures);
-    api.remove(ENDPOINTSLICES, "default", "world-abc12");
-    api.setDown(false);
-    await eventually("the deletion", () => index.lookup("default", "http", "world").kind === "no-service");
-  });
-});
-
-describe("Kubernetes API access from a kubeconfig", () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "zt-mesh-kubeconfig-"));
-    await mkdir(join(dir, "creds"));
-    await writeFile(join(dir, "creds", "token"), "from-file\n");
-  });
-  after(() => rm(dir, { recursive: true, force: true }));
-
-  const kubeconfig = async (user: string, server = "https://10.0.0.1:6443"): Promise<string> => {
-    const path = join(dir, `config-${Math.random().toString(36).slice(2)}`);
-    await writeFile(
-      path,
-      [
-        "apiVersion: v1",
-        "kind: Config",
-        `clusters:\n- name: c\n  cluster:\n    server: ${server}\n    insecure-skip-tls-verify: true`,
-        `users:\n- name: u\n  user:\n${user}`,
-        "contexts:\n- name: x\n  context:\n    cluster: c\n    user: u",
-        "current-context: x",
-        "",
-      ].join("\n"),
-    );
-    return path;
-  };
-
-  it("reads a token file relative to the kubeconfig, fresh for each request", async () => {
-    const access = await loadAccess(await kubeconfig("    tokenFile: creds/token"));
-    assert.equal(access.server.href, "https://10.0.0.1:6443/");
-    assert.equal(await access.authorization(), "Bearer from-file");
-    await writeFile(join(dir, "creds", "token"), "rotated\n");
-    assert.equal(await access.authorization(), "Bearer rotated");
-  });
-
-  it("refuses exec plugins with a message that says what to use instead", async () => {
-    const path = await kubeconfig("    exec:\n      command: aws\n      apiVersion: client.authentication.k8s.io/v1");
-    await assert.rejects(loadAccess(path), /exec or auth-provider plugin.*token or a client certificate/);
-  });
-
-  it("names a context that points at a cluster it does not define", async () => {
-    const path = join(dir, "broken");
-    await writeFile(path, "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: nowhere\n");
-    await assert.rejects(loadAccess(path), /cluster "nowhere", which it does not define/);
   });
 });

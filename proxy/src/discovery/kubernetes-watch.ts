@@ -2,13 +2,15 @@
 // the cluster, and the mesh's own pods (to know which proxy serves which node).
 // A failed watch is restarted with backoff; until it recovers, the index keeps
 // the last known state, so an API outage does not take routes away.
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type KubernetesObject } from "@kubernetes/client-node";
 import type { ProxyConfig } from "../config/schema";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
 import type { EndpointIndex } from "./endpoint-index";
-import { type KubeAccess, ListWatch, loadAccess } from "./kube-api";
 import { parseEndpointSlice, parseMeshPod } from "./objects";
+
+type Informer = ReturnType<typeof makeInformer<KubernetesObject>>;
 
 export interface DiscoveryOptions {
   readonly config: ProxyConfig["kubernetes"];
@@ -19,24 +21,20 @@ export interface DiscoveryOptions {
 
 const MAX_RETRY_MS = 30_000;
 
-interface Watched {
-  readonly name: string;
-  readonly watch: ListWatch;
-  retryMs: number;
-  timer?: NodeJS.Timeout;
+function loadKubeConfig(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path === "") kc.loadFromCluster();
+  else kc.loadFromFile(path);
+  return kc;
 }
 
 export class KubernetesDiscovery {
-  private readonly watches: Watched[] = [];
+  private readonly informers: { name: string; informer: Informer; retryMs: number; timer?: NodeJS.Timeout }[] = [];
   private readonly synced = new Set<string>();
   private readonly syncWaiters: (() => void)[] = [];
   private stopped = false;
-  private accessRetry: NodeJS.Timeout | undefined;
-  private accessRetryMs: number;
 
-  constructor(private readonly opts: DiscoveryOptions) {
-    this.accessRetryMs = opts.config.watchRetryMs;
-  }
+  constructor(private readonly opts: DiscoveryOptions) {}
 
   /** True once every watch has completed its first list. */
   get ready(): boolean {
@@ -49,85 +47,100 @@ export class KubernetesDiscovery {
   }
 
   start(): void {
-    // Credentials come from files; reading them may fail (a Secret not mounted
-    // yet), which is retried like a failed watch.
-    loadAccess(this.opts.config.kubeconfig).then(
-      (access) => {
-        if (!this.stopped) this.watchAll(access);
+    const { config, index } = this.opts;
+    const kc = loadKubeConfig(config.kubeconfig);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+
+    this.add(
+      "endpointslices",
+      makeInformer<KubernetesObject>(kc, "/apis/discovery.k8s.io/v1/endpointslices", () =>
+        this.listed("endpointslices", discovery.listEndpointSliceForAllNamespaces()),
+      ),
+      (o) => {
+        const s = parseEndpointSlice(o);
+        if (s !== undefined) index.upsertSlice(s);
       },
-      (err: unknown) => {
-        if (this.stopped) return;
-        this.opts.log.warn("discovery_config_failed", { error: errorMessage(err), retryInMs: this.accessRetryMs });
-        this.accessRetry = setTimeout(() => this.start(), this.accessRetryMs);
-        this.accessRetryMs = Math.min(this.accessRetryMs * 2, MAX_RETRY_MS);
+      (o) => {
+        const s = parseEndpointSlice(o);
+        if (s !== undefined) index.deleteSlice(s.key);
       },
     );
+
+    const ns = config.meshNamespace;
+    this.add(
+      "pods",
+      makeInformer<KubernetesObject>(
+        kc,
+        `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`,
+        () => this.listed("pods", core.listNamespacedPod({ namespace: ns, labelSelector: config.meshPodSelector })),
+        config.meshPodSelector,
+      ),
+      (o) => {
+        const p = parseMeshPod(o);
+        if (p !== undefined) index.upsertMeshPod(p);
+      },
+      (o) => {
+        const p = parseMeshPod(o);
+        if (p !== undefined) index.deleteMeshPod(p.key);
+      },
+    );
+
+    for (const entry of this.informers) void this.run(entry);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.accessRetry);
-    for (const w of this.watches) {
-      clearTimeout(w.timer);
-      w.watch.stop();
+    for (const entry of this.informers) {
+      clearTimeout(entry.timer);
+      await entry.informer.stop().catch(() => undefined);
     }
   }
 
-  private watchAll(access: KubeAccess): void {
-    const { config, index } = this.opts;
-    this.add(access, "endpointslices", "/apis/discovery.k8s.io/v1/endpointslices", undefined, {
-      upsert: (o) => {
-        const s = parseEndpointSlice(o);
-        if (s !== undefined) index.upsertSlice(s);
-      },
-      remove: (o) => {
-        const s = parseEndpointSlice(o);
-        if (s !== undefined) index.deleteSlice(s.key);
-      },
-    });
-    this.add(access, "pods", `/api/v1/namespaces/${encodeURIComponent(config.meshNamespace)}/pods`, config.meshPodSelector, {
-      upsert: (o) => {
-        const p = parseMeshPod(o);
-        if (p !== undefined) index.upsertMeshPod(p);
-      },
-      remove: (o) => {
-        const p = parseMeshPod(o);
-        if (p !== undefined) index.deleteMeshPod(p.key);
-      },
-    });
-    for (const w of this.watches) w.watch.start();
-  }
-
   private add(
-    access: KubeAccess,
     name: string,
-    path: string,
-    labelSelector: string | undefined,
-    apply: { upsert(o: unknown): void; remove(o: unknown): void },
+    informer: Informer,
+    upsert: (o: KubernetesObject) => void,
+    remove: (o: KubernetesObject) => void,
   ): void {
-    const entry: Watched = {
-      name,
-      retryMs: this.opts.config.watchRetryMs,
-      watch: new ListWatch(access, path, labelSelector, {
-        upsert: apply.upsert,
-        remove: apply.remove,
-        listed: () => this.markSynced(entry),
-        error: (err) => this.failed(entry, err),
-      }),
-    };
-    this.watches.push(entry);
+    const entry = { name, informer, retryMs: this.opts.config.watchRetryMs };
+    informer.on("add", upsert);
+    informer.on("update", upsert);
+    informer.on("delete", remove);
+    informer.on("error", (err: unknown) => this.failed(entry, err));
+    this.informers.push(entry);
   }
 
-  private markSynced(entry: Watched): void {
-    entry.retryMs = this.opts.config.watchRetryMs;
-    if (this.synced.has(entry.name)) return;
-    this.synced.add(entry.name);
-    this.opts.metrics.discoverySynced.labels(entry.name).set(1);
-    this.opts.log.info("discovery_synced", { resource: entry.name });
+  /**
+   * Wraps a list call so the first completed list marks the watch as synced. The
+   * informer applies the listed items synchronously after this promise settles,
+   * so the mark is deferred one macrotask to land after them.
+   */
+  private async listed<T>(name: string, list: Promise<T>): Promise<T> {
+    const result = await list;
+    setImmediate(() => this.markSynced(name));
+    return result;
+  }
+
+  private markSynced(name: string): void {
+    const entry = this.informers.find((e) => e.name === name);
+    if (entry !== undefined) entry.retryMs = this.opts.config.watchRetryMs;
+    if (this.synced.has(name)) return;
+    this.synced.add(name);
+    this.opts.metrics.discoverySynced.labels(name).set(1);
+    this.opts.log.info("discovery_synced", { resource: name });
     if (this.ready) for (const w of this.syncWaiters.splice(0)) w();
   }
 
-  private failed(entry: Watched, err: unknown): void {
+  private async run(entry: (typeof this.informers)[number]): Promise<void> {
+    try {
+      await entry.informer.start();
+    } catch (err) {
+      this.failed(entry, err);
+    }
+  }
+
+  private failed(entry: (typeof this.informers)[number], err: unknown): void {
     if (this.stopped) return;
     this.opts.metrics.discoveryErrors.labels(entry.name).inc();
     this.opts.log.warn("discovery_watch_failed", {
@@ -136,7 +149,7 @@ export class KubernetesDiscovery {
       retryInMs: entry.retryMs,
     });
     clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => entry.watch.start(), entry.retryMs);
+    entry.timer = setTimeout(() => void this.run(entry), entry.retryMs);
     entry.retryMs = Math.min(entry.retryMs * 2, MAX_RETRY_MS);
   }
 }

@@ -85,7 +85,7 @@ export function parseMeshPod(raw: unknown): MeshPodInfo | undefined {
   const key = metaKey(meta);
   if (key === undefined) return undefined;
   const status = obj(o.status);
-  // Lists and watch events both arrive as JSON (timestamps are strings).
+  // Lists arrive deserialised (timestamps as Date), watch events as JSON strings.
   const deleting = meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null;
   const readyCondition = arr(status.conditions)
     .map(obj)
