@@ -53,16 +53,24 @@ function errorHead(err: ProxyError): { headers: OutgoingHttpHeaders; body: strin
 // The exchange rides on the response object, so one module-level 'close'
 // listener serves every request (no closure per request).
 const OUTBOUND = Symbol("zt-mesh.outbound");
-type Carrier<T> = { [OUTBOUND]?: T };
 
-function onHttp1Close(this: ServerResponse): void {
-  const o = (this as Carrier<Http1Outbound>)[OUTBOUND];
+interface Watched {
+  watcher: AbortWatcher | undefined;
+}
+type Carrier = Writable & { [OUTBOUND]?: Watched };
+
+function onClientClose(this: Carrier): void {
+  const o = this[OUTBOUND];
   if (o?.watcher !== undefined && !this.writableFinished) o.watcher.clientGone();
 }
 
-function onHttp2Close(this: ServerHttp2Stream): void {
-  const o = (this as Carrier<Http2Outbound>)[OUTBOUND];
-  if (o?.watcher !== undefined && !this.writableFinished) o.watcher.clientGone();
+/** Outbound.watch for both protocols: the 'close' listener is added once, a retry swaps the watcher. */
+function watchClient(response: Carrier, outbound: Watched, watcher: AbortWatcher): void {
+  if (outbound.watcher === undefined) {
+    response[OUTBOUND] = outbound;
+    response.on("close", onClientClose);
+  }
+  outbound.watcher = watcher;
 }
 
 export class Http1Outbound implements Outbound {
@@ -105,11 +113,7 @@ export class Http1Outbound implements Outbound {
   }
 
   watch(watcher: AbortWatcher): void {
-    if (this.watcher === undefined) {
-      (this.res as Carrier<Http1Outbound>)[OUTBOUND] = this;
-      this.res.on("close", onHttp1Close);
-    }
-    this.watcher = watcher;
+    watchClient(this.res, this, watcher);
   }
 }
 
@@ -157,11 +161,7 @@ export class Http2Outbound implements Outbound {
   }
 
   watch(watcher: AbortWatcher): void {
-    if (this.watcher === undefined) {
-      (this.stream as Carrier<Http2Outbound>)[OUTBOUND] = this;
-      this.stream.on("close", onHttp2Close);
-    }
-    this.watcher = watcher;
+    watchClient(this.stream, this, watcher);
   }
 }
 

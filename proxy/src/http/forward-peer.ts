@@ -53,6 +53,18 @@ class PeerExchange extends ForwardAttempt {
     if (!this.stream.closed) this.stream.close(h2.NGHTTP2_CANCEL);
     this.settle(0, true);
   }
+
+  /** The stream broke without a refusal: retryable (if idempotent) until a response began, else cut short. */
+  broke(e: ProxyError): void {
+    if (this.status === 0 && !this.outbound.headersSent) {
+      // Lost before any response (the peer died, the connection broke): the
+      // router retries it elsewhere if it is idempotent, or answers with `e`.
+      this.settle(e.status, false, e, true);
+      return;
+    }
+    this.outbound.fail(e);
+    this.settle(this.status === 0 ? e.status : this.status, false);
+  }
 }
 
 function onResponse(this: Carrier, h: IncomingHttpHeaders): void {
@@ -82,15 +94,7 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
     x.settle(e.status, false, e);
     return;
   }
-  const e = new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`);
-  if (x.status === 0 && !x.outbound.headersSent) {
-    // Lost before any response (the peer died, the connection broke): the
-    // router retries it elsewhere if it is idempotent, or answers with `e`.
-    x.settle(e.status, false, e, true);
-    return;
-  }
-  x.outbound.fail(e);
-  x.settle(x.status === 0 ? e.status : x.status, false);
+  x.broke(new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`));
 }
 
 function onClose(this: Carrier): void {
@@ -101,13 +105,7 @@ function onClose(this: Carrier): void {
     x.settle(e.status, false, e);
     return;
   }
-  const e = new ProxyError("unavailable", `peer ${x.peer} reset the request (code ${this.rstCode})`);
-  if (x.status === 0 && !x.outbound.headersSent) {
-    x.settle(e.status, false, e, true);
-    return;
-  }
-  x.outbound.fail(e);
-  x.settle(x.status === 0 ? e.status : x.status, false);
+  x.broke(new ProxyError("unavailable", `peer ${x.peer} reset the request (code ${this.rstCode})`));
 }
 
 /**
