@@ -2,8 +2,6 @@
 // The proxy process: `node dist/main.js --config <file>`. Node identity comes
 // from the downward API environment (NODE_NAME, HOST_IP); the config file and
 // the certificate files are reloaded live; SIGTERM drains in-flight requests.
-// First, before the other modules load and the heap grows: see runtime/young-generation.ts.
-import { manageYoungGeneration } from "./runtime/young-generation";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfigFile } from "./config/validate";
@@ -47,7 +45,6 @@ async function main(): Promise<number> {
     log.error("start_failed", { error: errorMessage(err) });
     return 1;
   }
-  manageYoungGeneration();
 
   const configWatch = watchFiles([configPath], config.tls.reloadIntervalMs, () => {
     loadConfigFile(configPath).then(

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { PROXY_UID } from "../../components/mesh";
+import { PROXY_COMMAND, PROXY_UID } from "../../components/mesh";
 import { loadSettings } from "../../components/settings";
 import { ZtMesh } from "../../components/zt-mesh";
 import { MeshMetrics } from "../../proxy/src/telemetry/metrics";
@@ -23,9 +23,12 @@ describe("README.md", () => {
     assert.match(firstScreen, /^npm ci && npm run demo\b/m, "the local demo");
     assert.match(firstScreen, /^npm ci && npm test\b/m, "the tests");
     const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
-    assert.ok(scripts["demo"]?.includes("test/cluster/demo.ts"), "npm run demo runs the demo");
+    assert.ok(scripts["demo"]?.includes("test/e2e/demo.ts"), "npm run demo runs the demo");
     assert.ok(scripts["test"] !== undefined);
     assert.match(read(".ci/run"), /^npm test$/m, "CI runs the README's test command");
+    assert.ok(scripts["test:e2e"]?.includes("test/e2e/"), "npm run test:e2e runs the local-cluster tier");
+    assert.match(read(".ci/run"), /^npm run test:e2e$/m, "CI runs the local-cluster tier too");
+    assert.match(readme, /^npm run test:e2e\b/m, "the README shows the local-cluster tier");
   });
 
   it("has the config reference table generated from Pulumi.yaml (npm run docs:config)", () => {
@@ -82,9 +85,9 @@ describe("proxy/Dockerfile", () => {
     assert.ok(runtime.some((l) => /^COPY --from=\w+ \S*dist \.\/dist$/.test(l)), "copies the built dist/ only");
   });
 
-  it("runs node dist/main.js from /app as the non-root user the DaemonSet expects", () => {
+  it("runs the DaemonSet's command from /app as the non-root user the DaemonSet expects", () => {
     assert.ok(runtime.includes("WORKDIR /app"));
-    assert.ok(runtime.includes('ENTRYPOINT ["node", "dist/main.js"]'));
+    assert.ok(runtime.includes(`ENTRYPOINT ${JSON.stringify(PROXY_COMMAND).replace(/","/g, '", "')}`), "ENTRYPOINT is PROXY_COMMAND");
     const user = runtime.find((l) => l.startsWith("USER "));
     assert.equal(user, `USER ${PROXY_UID}:${PROXY_UID}`);
     assert.notEqual(PROXY_UID, 0);

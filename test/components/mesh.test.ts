@@ -143,6 +143,7 @@ describe("the proxy config", () => {
     const item = volume?.configMap?.items?.[0];
     assert.equal(`${mount.mountPath}/${item?.path}`, PROXY_CONFIG_PATH);
     assert.equal(item?.key, "config.yaml");
+    assert.deepEqual(proxy.command, ["node", "--max-semi-space-size=4", "dist/main.js"], "V8 flags on the command line");
     assert.deepEqual(proxy.args, ["--config", PROXY_CONFIG_PATH]);
   });
 

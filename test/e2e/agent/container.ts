@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { GATEWAY, type Host, inHost } from "../hosts";
-import { programFor } from "../images";
+import { onThisMachine, programFor } from "../images";
 import type { MaterialisedVolume } from "./volumes";
 
 export const API_PORT = 6443;
@@ -80,7 +80,7 @@ export async function startContainer(
   if (program === undefined) throw new ImageError(`no program for image ${container.image}`);
   const env = containerEnv(pod, container, host);
   const argv = [
-    ...(container.command?.map((c) => expand(c, env)) ?? program.entrypoint),
+    ...(container.command === undefined ? program.entrypoint : onThisMachine(container.command.map((c) => expand(c, env)))),
     ...(container.args ?? []).map((a) => expand(a, env)),
   ];
 

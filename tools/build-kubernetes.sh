@@ -3,7 +3,7 @@
 # kube-scheduler, kubectl, etcd, etcdctl) from upstream Go modules and caches the
 # binaries outside the repository.
 #
-#   BIN=$(test/tools/build-kubernetes.sh | tail -1)
+#   BIN=$(tools/build-kubernetes.sh | tail -1)
 #
 # The bin dir is the LAST line on stdout; all progress goes to stderr.
 # Idempotent: if every binary is already cached for the pinned versions it only

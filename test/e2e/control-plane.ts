@@ -1,6 +1,6 @@
 // A real Kubernetes control plane on this machine: etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler, built from the upstream Go
-// modules (test/tools/build-kubernetes.sh). Certificates are generated at each
+// modules (tools/build-kubernetes.sh). Certificates are generated at each
 // start. The API server listens on the emulated hosts' bridge, so pods on the
 // emulated nodes reach it the way in-cluster clients do.
 import { execFile, spawn, type ChildProcess } from "node:child_process";

@@ -3,7 +3,7 @@
 # random resource providers from upstream Go modules, and caches the binaries outside
 # the repository, so that CI can run a real `pulumi preview` / `pulumi up` offline.
 #
-#   BIN=$(test/tools/build-pulumi.sh | tail -1)
+#   BIN=$(tools/build-pulumi.sh | tail -1)
 #
 # The bin dir is the LAST line on stdout; all progress goes to stderr. Idempotent: a
 # binary that is already cached for the same build recipe is reused ("reusing ...").

@@ -29,7 +29,7 @@ export type Progress = (step: string) => void;
 /** Builds the Kubernetes binaries, or reuses the cached ones; returns their directory. */
 export async function kubernetesBinaries(progress: Progress): Promise<string> {
   progress("Kubernetes binaries: building or reusing (the first build takes about 16 minutes on 2 cores)");
-  const { stdout } = await run("bash", [join(ROOT, "test", "tools", "build-kubernetes.sh")], { maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run("bash", [join(ROOT, "tools", "build-kubernetes.sh")], { maxBuffer: 64 * 1024 * 1024 });
   return stdout.trim().split("\n").pop()!;
 }
 

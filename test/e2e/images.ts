@@ -2,6 +2,7 @@
 // runtime here, so an image is a program on this machine: the mesh proxy as
 // built from proxy/, and local stand-ins for the demo's images.
 import { join } from "node:path";
+import { PROXY_COMMAND } from "../../components/mesh";
 
 const ROOT = join(__dirname, "..", "..");
 const NODE = process.execPath;
@@ -13,13 +14,19 @@ export interface ImageProgram {
 }
 
 const PROGRAMS: Record<string, ImageProgram> = {
-  // proxy/Dockerfile: WORKDIR /app, ENTRYPOINT ["node", "dist/main.js"].
-  "ghcr.io/zt-mesh/proxy": { entrypoint: [NODE, join(ROOT, "proxy", "dist", "main.js")], cwd: join(ROOT, "proxy") },
+  // proxy/Dockerfile: WORKDIR /app (here proxy/, where dist/ is built), ENTRYPOINT PROXY_COMMAND.
+  "ghcr.io/zt-mesh/proxy": { entrypoint: onThisMachine(PROXY_COMMAND), cwd: join(ROOT, "proxy") },
   "buoyantio/helloworld": {
-    entrypoint: [NODE, "--import", "tsx", join(ROOT, "test", "cluster", "images", "helloworld.ts")],
+    entrypoint: [NODE, "--import", "tsx", join(ROOT, "test", "e2e", "images", "helloworld.ts")],
     cwd: ROOT,
   },
 };
+
+/** A command whose program is the image's `node` runs this checkout's Node (the Dockerfile pins the same version). */
+export function onThisMachine(command: readonly string[]): string[] {
+  const [program, ...rest] = command;
+  return program === "node" ? [NODE, ...rest] : [...command];
+}
 
 /** The image name without tag or digest. */
 export function imageRepository(image: string): string {

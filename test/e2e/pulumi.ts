@@ -1,5 +1,5 @@
 // Drives the real Pulumi engine (built from Go modules by
-// test/tools/build-pulumi.sh) against the local cluster: a local file backend,
+// tools/build-pulumi.sh) against the local cluster: a local file backend,
 // a passphrase secrets provider, plugins found on PATH, never a download.
 import { execFile } from "node:child_process";
 import { appendFile, copyFile, mkdir, readFile, rm } from "node:fs/promises";
@@ -22,7 +22,7 @@ export interface PulumiEngine {
 
 export async function pulumiBinaries(progress: (s: string) => void): Promise<string> {
   progress("Pulumi engine and providers: building or reusing (the first build takes a long while on 2 cores)");
-  const { stdout } = await run("bash", [join(ROOT, "test", "tools", "build-pulumi.sh")], { maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run("bash", [join(ROOT, "tools", "build-pulumi.sh")], { maxBuffer: 64 * 1024 * 1024 });
   return stdout.trim().split("\n").pop()!;
 }
 
