@@ -1,7 +1,7 @@
 // Renders the proxy's config file through the proxy's own schema and validator,
 // the same code the proxy runs when it starts, so a config the proxy would reject
 // fails `pulumi preview` instead of crash-looping a DaemonSet.
-import { ConfigError, renderConfig, type ProxyConfigInput } from "../proxy/src/config";
+import { ConfigError, renderConfig, type ConfigIssue, type ProxyConfigInput } from "../proxy/src/config";
 
 /** Where the DaemonSet mounts the ConfigMap, and the key the config lives under. */
 export const PROXY_CONFIG_DIR = "/etc/zt-mesh/config";
@@ -42,9 +42,12 @@ export interface ProxyConfigArgs {
   readonly logLevel: LogLevel;
 }
 
-/** The proxy rejected the config; each problem starts with the dotted path of the field. */
+/** The proxy rejected the config: `issues` says where, `problems` says it in words (dotted path first). */
 export class ProxyConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
+  constructor(
+    readonly problems: readonly string[],
+    readonly issues: readonly ConfigIssue[],
+  ) {
     super(`the proxy rejects this config: ${problems.join("; ")}`);
     this.name = "ProxyConfigError";
   }
@@ -77,7 +80,7 @@ export function renderProxyConfig(args: ProxyConfigArgs): string {
   try {
     return renderConfig(proxyConfigInput(args));
   } catch (err) {
-    if (err instanceof ConfigError) throw new ProxyConfigError(err.problems);
+    if (err instanceof ConfigError) throw new ProxyConfigError(err.problems, err.issues);
     throw err;
   }
 }

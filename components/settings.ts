@@ -1,7 +1,7 @@
-// Stack config -> typed Settings, parsed once at the edge. Every key is declared
-// in Pulumi.yaml with the same default as DEFAULTS below (a test holds the two
-// together). Values arrive as Pulumi passes them to programs: strings, with
-// integers and booleans spelled out and arrays as JSON.
+// Stack config -> typed Settings, parsed once at the edge. Every key and its
+// default is declared in Pulumi.yaml, and read from there. Values arrive as
+// Pulumi passes them to programs: strings, with integers and booleans spelled
+// out and arrays as JSON.
 //
 // Everything that can be checked without creating a resource is checked here,
 // including a dry render of the proxy config through the proxy's validator, so a
@@ -9,6 +9,7 @@
 // the stack key to fix.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
 import type { ImagePullPolicy, ProxyResources, ServiceType } from "./mesh";
 import { PkiArgsError, validatePkiArgs, type MeshPkiArgs } from "./pki";
 import { ProxyConfigError, renderProxyConfig, type LogLevel, type MeshPorts } from "./proxy-config";
@@ -20,40 +21,33 @@ export interface ConfigSource {
   get(key: string): string | undefined;
 }
 
-export const DEFAULTS = {
-  kubeContext: "",
-  namespace: "default",
-  createNamespace: false,
-  meshIdentity: "",
-  proxyImage: "",
-  proxyImagePullPolicy: "IfNotPresent",
-  outgoingPort: 4140,
-  incomingPort: 4141,
-  adminPort: 9990,
-  outgoingDtab: "",
-  incomingDtab: "",
-  dtabOverrideFrom: ["127.0.0.0/8", "::1/128"],
-  logLevel: "info",
-  proxyCpuRequest: "50m",
-  proxyMemoryRequest: "64Mi",
-  proxyCpuLimit: "",
-  proxyMemoryLimit: "256Mi",
-  rolloutMaxUnavailable: "1",
-  serviceName: "l5d",
-  serviceType: "ClusterIP",
-  caGenerations: ["g1"],
-  caSigner: "",
-  caValidityHours: 87600,
-  certValidityHours: 720,
-  certEarlyRenewalHours: 168,
-  certRotation: "initial",
-  demo: false,
-  demoNamespace: "default",
-  demoImage: "buoyantio/helloworld:0.1.6",
-} as const satisfies Record<string, string | number | boolean | readonly string[]>;
+/** A key as Pulumi.yaml declares it. */
+interface DeclaredKey {
+  readonly type: "string" | "integer" | "boolean" | "array";
+  readonly default: unknown;
+}
 
-export type ConfigKey = keyof typeof DEFAULTS;
-type StringKey = { [K in ConfigKey]: (typeof DEFAULTS)[K] extends string ? K : never }[ConfigKey];
+/** The program's project file: the one place each stack key and its default are declared. */
+export const PROJECT_FILE = join(__dirname, "..", "Pulumi.yaml");
+
+let declared: ReadonlyMap<string, DeclaredKey> | undefined;
+
+/** Pulumi.yaml's `config:` map, read once. */
+export function declaredKeys(): ReadonlyMap<string, DeclaredKey> {
+  if (declared === undefined) {
+    const project = parseYaml(readFileSync(PROJECT_FILE, "utf8")) as { config?: Record<string, DeclaredKey> };
+    declared = new Map(Object.entries(project.config ?? {}));
+  }
+  return declared;
+}
+
+/** The default Pulumi.yaml declares for `key`, which must be of `type`. */
+function declaredDefault(key: string, type: DeclaredKey["type"]): unknown {
+  const d = declaredKeys().get(key);
+  if (d === undefined) throw new Error(`${PROJECT}:${key} is read but not declared in Pulumi.yaml`);
+  if (d.type !== type) throw new Error(`${PROJECT}:${key} is declared as ${d.type} in Pulumi.yaml, read as ${type}`);
+  return d.default;
+}
 
 export interface Settings {
   /** kubeconfig context to deploy to; "" is the current context. */
@@ -111,7 +105,7 @@ export function defaultDtab(namespace: string): string {
 }
 
 /** Which stack key each proxy config field comes from, for messages that say what to fix. */
-export const PROXY_FIELD_KEYS: Readonly<Record<string, ConfigKey>> = {
+export const PROXY_FIELD_KEYS: Readonly<Record<string, string>> = {
   "outgoing.port": "outgoingPort",
   "outgoing.dtab": "outgoingDtab",
   "outgoing.dtabOverrideFrom": "dtabOverrideFrom",
@@ -123,6 +117,15 @@ export const PROXY_FIELD_KEYS: Readonly<Record<string, ConfigKey>> = {
   "log.level": "logLevel",
 };
 
+/** The stack key a proxy config field (or a field inside it) comes from. */
+function stackKeyOf(path: readonly PropertyKey[]): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const key = PROXY_FIELD_KEYS[path.slice(0, n).map(String).join(".")];
+    if (key !== undefined) return key;
+  }
+  return undefined;
+}
+
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const satisfies readonly LogLevel[];
 const SERVICE_TYPES = ["ClusterIP", "NodePort", "LoadBalancer"] as const satisfies readonly ServiceType[];
 const PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const satisfies readonly ImagePullPolicy[];
@@ -133,49 +136,46 @@ const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 class Reader {
   constructor(private readonly source: ConfigSource) {}
 
-  fail(key: ConfigKey, message: string): never {
+  fail(key: string, message: string): never {
     throw new SettingsError(`${PROJECT}:${key}`, message);
   }
 
-  private raw(key: ConfigKey): string | undefined {
+  private raw(key: string): string | undefined {
     return this.source.get(key);
   }
 
-  string(key: StringKey): string {
-    return this.raw(key) ?? DEFAULTS[key];
+  string(key: string): string {
+    return this.raw(key) ?? String(declaredDefault(key, "string"));
   }
 
-  oneOf<T extends string>(key: ConfigKey, allowed: readonly T[]): T {
-    const value = this.raw(key) ?? String(DEFAULTS[key]);
+  oneOf<T extends string>(key: string, allowed: readonly T[]): T {
+    const value = this.string(key);
     const found = allowed.find((a) => a === value);
     if (found === undefined) this.fail(key, `"${value}" is not one of ${allowed.join(", ")}`);
     return found;
   }
 
-  matching(key: ConfigKey, pattern: RegExp, what: string): string {
-    const value = this.raw(key) ?? String(DEFAULTS[key]);
+  matching(key: string, pattern: RegExp, what: string): string {
+    const value = this.string(key);
     if (!pattern.test(value)) this.fail(key, `"${value}" is not ${what}`);
     return value;
   }
 
-  integer(key: ConfigKey): number {
-    const raw = this.raw(key);
-    if (raw === undefined) return DEFAULTS[key] as number;
+  integer(key: string): number {
+    const raw = this.raw(key) ?? String(declaredDefault(key, "integer"));
     if (!/^-?[0-9]+$/.test(raw.trim())) this.fail(key, `"${raw}" is not a whole number`);
     return Number(raw);
   }
 
-  boolean(key: ConfigKey): boolean {
-    const raw = this.raw(key);
-    if (raw === undefined) return DEFAULTS[key] as boolean;
+  boolean(key: string): boolean {
+    const raw = this.raw(key) ?? String(declaredDefault(key, "boolean"));
     if (raw === "true") return true;
     if (raw === "false") return false;
     return this.fail(key, `"${raw}" is not true or false`);
   }
 
-  strings(key: ConfigKey): string[] {
-    const raw = this.raw(key);
-    if (raw === undefined) return [...(DEFAULTS[key] as readonly string[])];
+  strings(key: string): string[] {
+    const raw = this.raw(key) ?? JSON.stringify(declaredDefault(key, "array"));
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -188,8 +188,8 @@ class Reader {
     return value;
   }
 
-  quantity(key: ConfigKey, optional: boolean): string | undefined {
-    const value = this.raw(key) ?? String(DEFAULTS[key]);
+  quantity(key: string, optional: boolean): string | undefined {
+    const value = this.string(key);
     if (value === "" && optional) return undefined;
     if (!QUANTITY.test(value)) this.fail(key, `"${value}" is not a Kubernetes quantity such as 100m, 1 or 64Mi`);
     return value;
@@ -282,12 +282,7 @@ function preflightProxyConfig(settings: Settings): void {
     });
   } catch (err) {
     if (!(err instanceof ProxyConfigError)) throw err;
-    const first = err.problems[0] ?? "";
-    const field = first.slice(0, first.indexOf(":"));
-    const owner = Object.keys(PROXY_FIELD_KEYS)
-      .filter((f) => field === f || field.startsWith(`${f}.`))
-      .sort((a, b) => b.length - a.length)[0];
-    const key = owner === undefined ? "(proxy config)" : `${PROJECT}:${PROXY_FIELD_KEYS[owner]}`;
-    throw new SettingsError(key, `the proxy rejects it: ${err.problems.join("; ")}`);
+    const owner = err.issues.map((issue) => stackKeyOf(issue.path)).find((k) => k !== undefined);
+    throw new SettingsError(owner === undefined ? "(proxy config)" : `${PROJECT}:${owner}`, `the proxy rejects it: ${err.problems.join("; ")}`);
   }
 }

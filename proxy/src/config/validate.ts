@@ -5,11 +5,18 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { z } from "zod";
 import { configSchema, type ProxyConfig, type ProxyConfigInput } from "./schema";
 
+/** Where a config is wrong: the field's path (empty for the whole document) and what is wrong with it. */
+export interface ConfigIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
 export class ConfigError extends Error {
   constructor(
     message: string,
     /** One entry per problem, each starting with the dotted path of the field. */
     readonly problems: readonly string[],
+    readonly issues: readonly ConfigIssue[] = [],
   ) {
     super(message);
     this.name = "ConfigError";
@@ -30,7 +37,8 @@ export function parseConfig(raw: unknown, source = "config"): ProxyConfig {
   const result = configSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
   const problems = result.error.issues.map(describe);
-  throw new ConfigError(`invalid ${source}: ${problems.join("; ")}`, problems);
+  const issues = result.error.issues.map((i) => ({ path: i.path, message: i.message }));
+  throw new ConfigError(`invalid ${source}: ${problems.join("; ")}`, problems, issues);
 }
 
 /** Parses YAML (or JSON, which is YAML) text into a validated config. */
