@@ -50,6 +50,12 @@ function row(report: BenchReport, size: SizeName): string {
   ].join(" | ");
 }
 
+/** wrk's version line ends in a copyright notice. */
+function withoutCopyright(version: string): string {
+  const at = version.indexOf(" Copyright");
+  return at < 0 ? version : version.slice(0, at);
+}
+
 /** The generated section: the figures table, the targets table and the machine line. */
 export function docsSection(report: BenchReport): string {
   const m = report.machine;
@@ -66,7 +72,7 @@ export function docsSection(report: BenchReport): string {
     ),
     "",
     `${report.quick ? "`npm run bench:smoke`" : "`npm run bench`"} on ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ` +
-      `Linux ${m.kernel}, Node ${m.node}; ${Object.values(m.tools).join("; ")}.`,
+      `Linux ${m.kernel}, Node ${m.node}; ${Object.values(m.tools).map(withoutCopyright).join("; ")}.`,
   ];
   return lines.join("\n");
 }
