@@ -1,4 +1,4 @@
-// The config reference table in the README is generated from the schema, so
+// The config reference table in docs/configuration.md is generated from the schema, so
 // the documented keys, defaults and meanings are the ones the proxy enforces.
 import { z } from "zod";
 import { configSchema } from "./schema";

@@ -8,7 +8,7 @@
 #     oha does not compile without a TLS feature, and this avoids building a crypto
 #     library from source. The benchmark itself speaks plain HTTP to the proxies.
 #
-#   eval "$(test/bench/build-tools.sh)"     # sets BENCH_WRK, BENCH_NGINX, BENCH_OHA
+#   eval "$(bench/build-tools.sh)"     # sets BENCH_WRK, BENCH_NGINX, BENCH_OHA
 #
 # stdout is only the three KEY=path lines; progress goes to stderr. Idempotent:
 # tools already installed are reused, and oha is built once into

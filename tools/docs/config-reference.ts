@@ -1,19 +1,23 @@
-// Generates the README's two config reference tables: the stack config from
-// Pulumi.yaml, and the proxy's config file from the proxy's own schema. Each
-// comes from the one place its keys are declared.
+// Generates the two config reference tables of docs/configuration.md: the stack
+// config from Pulumi.yaml, and the proxy's config file from the proxy's own
+// schema. Each comes from the one place its keys are declared.
 //
-//   npm run docs:config            rewrite the table in README.md
-//   npm run docs:config -- --check exit 1 if README.md is out of date
-import { readFileSync, writeFileSync } from "node:fs";
+//   npm run docs:config            rewrite the tables in docs/configuration.md
+//   npm run docs:config -- --check exit 1 if docs/configuration.md is out of date
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { configReferenceMarkdown } from "../../proxy/src/config/reference";
+import { updateFile, withSection } from "./generated";
 
 export const BEGIN = "<!-- stack-config-reference:begin (generated from Pulumi.yaml by `npm run docs:config`; do not edit by hand) -->";
 export const END = "<!-- stack-config-reference:end -->";
 export const PROXY_BEGIN =
   "<!-- proxy-config-reference:begin (generated from proxy/src/config/schema.ts by `npm run docs:config`; do not edit by hand) -->";
 export const PROXY_END = "<!-- proxy-config-reference:end -->";
+
+/** The file the tables live in, relative to the repository root. */
+export const CONFIG_DOC = "docs/configuration.md";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -43,31 +47,23 @@ export function configTable(pulumiYaml: string): string {
   return ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |", ...rows].join("\n");
 }
 
-/** `readme` with the text between the markers replaced by `table`. */
-export function withTable(readme: string, table: string, begin = BEGIN, end = END): string {
-  const start = readme.indexOf(begin);
-  const stop = readme.indexOf(end);
-  if (start < 0 || stop < start) throw new Error(`README.md lacks the markers ${begin} ... ${end}`);
-  return `${readme.slice(0, start + begin.length)}\n${table}\n${readme.slice(stop)}`;
+/** `doc` with the text between the markers replaced by `table`. */
+export function withTable(doc: string, table: string, begin = BEGIN, end = END): string {
+  return withSection(doc, { begin, end }, table, CONFIG_DOC);
 }
 
-/** The README with both generated tables brought up to date. */
-export function withTables(readme: string, pulumiYaml: string): string {
-  const stack = withTable(readme, configTable(pulumiYaml));
+/** The document with both generated tables brought up to date. */
+export function withTables(doc: string, pulumiYaml: string): string {
+  const stack = withTable(doc, configTable(pulumiYaml));
   return withTable(stack, configReferenceMarkdown(), PROXY_BEGIN, PROXY_END);
 }
 
 function main(args: readonly string[]): number {
-  const readmePath = join(ROOT, "README.md");
-  const readme = readFileSync(readmePath, "utf8");
-  const updated = withTables(readme, readFileSync(join(ROOT, "Pulumi.yaml"), "utf8"));
-  if (args.includes("--check")) {
-    if (updated === readme) return 0;
-    process.stderr.write("README.md's config references are out of date: run npm run docs:config\n");
-    return 1;
-  }
-  if (updated !== readme) writeFileSync(readmePath, updated);
-  return 0;
+  const pulumiYaml = readFileSync(join(ROOT, "Pulumi.yaml"), "utf8");
+  const current = updateFile(join(ROOT, CONFIG_DOC), (doc) => withTables(doc, pulumiYaml), args.includes("--check"));
+  if (current) return 0;
+  process.stderr.write(`${CONFIG_DOC}'s config references are out of date: run npm run docs:config\n`);
+  return 1;
 }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2));

@@ -2,8 +2,8 @@
 // top functions by self time and by inclusive time, as shares of the busy
 // (non-idle) time, and self time per source file.
 //
-//   node --import tsx test/bench/profile-summary.ts FILE.cpuprofile... [--top 30]
-//   node --import tsx test/bench/profile-summary.ts FILE.cpuprofile... --callers writeLatin1String
+//   node --import tsx bench/profile-summary.ts FILE.cpuprofile... [--top 30]
+//   node --import tsx bench/profile-summary.ts FILE.cpuprofile... --callers writeLatin1String
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 

@@ -107,7 +107,7 @@ export function find(results: readonly PathResult[], path: PathName, size: SizeN
 const MESH_PROCS = ["mesh-out", "mesh-in"] as const;
 const RSS_LIMIT_MIB = 80;
 
-/** The four targets for the mesh path (b), each as a ratio taken in this run. */
+/** The four targets for the mesh path (b), each as a ratio taken in this run. */
 export function checkTargets(results: readonly PathResult[]): TargetCheck[] {
   const out: TargetCheck[] = [];
   for (const size of SIZES) {

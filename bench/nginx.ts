@@ -10,7 +10,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { httpGet } from "../support/net";
+import { httpGet } from "../test/support/net";
 import { type Started, startDaemon, stop, trackExtraPid, untrackExtraPid } from "./children";
 import { withChildren } from "./procstat";
 

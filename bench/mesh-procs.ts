@@ -3,16 +3,16 @@
 // the backend and each other through a fake Kubernetes API in this process.
 import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ENDPOINTSLICES, FakeKubeApi, PODS, endpointSlice, meshPod } from "../support/fake-kube-api";
-import { metric } from "../support/mesh-client";
-import { httpGet } from "../support/net";
+import { ENDPOINTSLICES, FakeKubeApi, PODS, endpointSlice, meshPod } from "../test/support/fake-kube-api";
+import { metric } from "../test/support/mesh-client";
+import { httpGet } from "../test/support/net";
 import { type Started, startDaemon, stop } from "./children";
 
 export const SERVICE = "bench";
 const MESH_LABELS = { "app.kubernetes.io/name": "zt-mesh-proxy" };
 // BENCH_PROXY_MAIN runs another build of the proxy (e.g. the last commit's, for
 // a before/after comparison in one sitting); by default, this tree's.
-const MAIN_JS = resolve(process.env.BENCH_PROXY_MAIN ?? resolve(__dirname, "../../proxy/dist/main.js"));
+const MAIN_JS = resolve(process.env.BENCH_PROXY_MAIN ?? resolve(__dirname, "../proxy/dist/main.js"));
 
 export interface MeshProcess {
   readonly name: string;

@@ -2,8 +2,11 @@
 // (a) a direct connection to the backend (the floor) and (c) nginx doing the
 // same two-hop mutual-TLS job with the same certificates.
 //
-//   node --import tsx test/bench/run.ts [--quick] [--profile] [--sizes 0,1k,64k] [--paths direct,mesh,reference]
-//        [--out DIR] [--keep] [--fail-on-targets] [--proxy-node-args="--require ./test/bench/experiments/x.cjs"]
+//   node --import tsx bench/run.ts [--quick] [--profile] [--sizes 0,1k,64k] [--paths direct,mesh,reference]
+//        [--out DIR] [--keep] [--fail-on-targets] [--write-docs] [--proxy-node-args="--max-old-space-size=64"]
+//
+// --write-docs puts the figures table into docs/performance.md (between its
+// generated markers); it needs every path and size, and no --profile.
 //
 // Exit status: 0 when every measurement completed without failed requests (targets
 // missed or not), 1 on failed requests or a broken set-up, 2 with --fail-on-targets
@@ -19,9 +22,10 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { cpus, freemem, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, httpGet } from "../support/net";
-import { TestPki } from "../support/pki";
+import { freePort, httpGet } from "../test/support/net";
+import { TestPki } from "../test/support/pki";
 import { renderChart } from "./chart";
+import { PERFORMANCE_DOC, writeDocsSection } from "./docs-table";
 import { killAllSync } from "./children";
 import { type Target, runOha, runWrk, writeWrkScript } from "./loadgen";
 import { BenchMesh, SERVICE } from "./mesh-procs";
@@ -52,6 +56,7 @@ const IDENTITY = "mesh.test.local";
 const NODE_A = "127.0.0.2";
 const NODE_B = "127.0.0.3";
 const HERE = __dirname;
+const REPO = resolve(HERE, "..");
 
 interface Settings {
   readonly warmupS: number;
@@ -93,7 +98,7 @@ function log(msg: string): void {
 }
 
 /**
- * Installs or finds wrk, nginx and oha (test/bench/build-tools.sh), unless
+ * Installs or finds wrk, nginx and oha (bench/build-tools.sh), unless
  * BENCH_WRK, BENCH_OHA and BENCH_NGINX are set. (Not NGINX: nginx itself reads
  * that variable, as a list of inherited sockets.)
  */
@@ -205,6 +210,7 @@ interface Options {
   readonly profile: boolean;
   readonly proxyNodeArgs: string[];
   readonly failOnTargets: boolean;
+  readonly writeDocs: boolean;
 }
 
 function parseOptions(): Options {
@@ -218,9 +224,14 @@ function parseOptions(): Options {
       keep: { type: "boolean", default: false },
       "proxy-node-args": { type: "string" },
       "fail-on-targets": { type: "boolean", default: false },
+      "write-docs": { type: "boolean", default: false },
     },
     strict: true,
   });
+  const writeDocs = args["write-docs"] === true;
+  if (writeDocs && (args.sizes !== undefined || args.paths !== undefined || args.profile === true)) {
+    throw new Error("--write-docs documents every path and size unprofiled: drop --sizes, --paths and --profile");
+  }
   return {
     settings: args.quick === true ? QUICK : FULL,
     quick: args.quick === true,
@@ -229,9 +240,10 @@ function parseOptions(): Options {
     outDir: resolve(args.out ?? join(HERE, "results")),
     keep: args.keep === true,
     profile: args.profile === true,
-    // Extra node flags for the proxy processes (experiments: --require a preload, heap sizes).
+    // Extra node flags for the proxy processes (a --require preload, heap sizes).
     proxyNodeArgs: args["proxy-node-args"]?.split(/\s+/).filter((a) => a !== "") ?? [],
     failOnTargets: args["fail-on-targets"] === true,
+    writeDocs,
   };
 }
 
@@ -472,8 +484,12 @@ async function main(): Promise<number> {
 
     const errors = results.reduce((t, r) => t + r.max.errors + Object.values(r.fixed).reduce((u, f) => u + f.errors, 0), 0);
     if (errors > 0) {
-      log(`${errors} requests failed during the measurements: the figures are not trustworthy`);
+      log(`${errors} requests failed during the measurements: the figures are not trustworthy${opts.writeDocs ? `, ${PERFORMANCE_DOC} left as it was` : ""}`);
       return 1;
+    }
+    if (opts.writeDocs) {
+      writeDocsSection(REPO, report);
+      log(`wrote the figures into ${PERFORMANCE_DOC}`);
     }
     if (opts.failOnTargets && report.targets.some((t) => !t.pass)) {
       log("some targets were missed (--fail-on-targets)");
