@@ -6,6 +6,8 @@ import { join, resolve } from "node:path";
 import { ENDPOINTSLICES, FakeKubeApi, PODS, endpointSlice, meshPod } from "../test/support/fake-kube-api";
 import { metric } from "../test/support/mesh-client";
 import { httpGet } from "../test/support/net";
+import { proxyArgv } from "../test/support/proxy-process";
+import { waitFor } from "../test/support/wait";
 import { type Started, startDaemon, stop } from "./children";
 
 export const SERVICE = "bench";
@@ -95,7 +97,7 @@ export class BenchMesh {
       );
       const started = startDaemon(
         process.execPath,
-        [...(this.opts.nodeArgs ?? []), MAIN_JS, "--config", config],
+        proxyArgv(config, this.opts.nodeArgs, MAIN_JS),
         join(dir, `${name}.log`),
         { env: { ...process.env, NODE_NAME: node, HOST_IP: ip, NODE_OPTIONS: "" } },
       );
@@ -104,20 +106,17 @@ export class BenchMesh {
     await Promise.all(this.procs.map((p) => this.waitReady(p)));
   }
 
-  private async waitReady(p: MeshProcess, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (p.started.child.exitCode !== null) {
-        throw new Error(`proxy ${p.name} exited with ${p.started.child.exitCode}; see ${this.opts.dir}/${p.name}.log`);
-      }
-      const ok = await httpGet(p.ip, this.opts.ports.admin, "/admin/ready", { timeoutMs: 1000 }).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`proxy ${p.name} not ready after ${timeoutMs} ms; see ${this.opts.dir}/${p.name}.log`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  private waitReady(p: MeshProcess, timeoutMs = 20_000): Promise<void> {
+    const log = `; see ${this.opts.dir}/${p.name}.log`;
+    return waitFor(
+      `proxy ${p.name} to be ready`,
+      async () => {
+        const code = p.started.child.exitCode;
+        if (code !== null) throw new Error(`proxy ${p.name} exited with ${code}${log}`);
+        return (await httpGet(p.ip, this.opts.ports.admin, "/admin/ready", { timeoutMs: 1000 })).status === 200;
+      },
+      { timeoutMs, intervalMs: 100, detail: () => log },
+    );
   }
 
   /** Sum of a metric on one proxy's /metrics, over samples whose labels include `labels`. */

@@ -2,52 +2,8 @@
 // utime+stime (all threads) from /proc/<pid>/stat, VmRSS from /proc/<pid>/status.
 // A "process group" is one proxy: a Node proxy is one process; an nginx proxy is
 // its master plus its worker(s), found by parent pid.
-import { readFileSync, readdirSync } from "node:fs";
-import { execFileSync } from "node:child_process";
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU seconds (user + system, every thread) a process has used, or undefined if it is gone. */
-export function cpuSeconds(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) may hold spaces; fields after its ')' are fixed.
-  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return (utime + stime) / CLK_TCK;
-}
-
-/** Resident set size in bytes, or undefined if the process is gone. */
-export function rssBytes(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return undefined;
-  }
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(text);
-  return m === null ? undefined : Number(m[1]) * 1024;
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return undefined;
-  }
-}
+import { readdirSync } from "node:fs";
+import { cpuSeconds, parentOf, rssBytes } from "../test/support/proc";
 
 /** The pid and its direct children (nginx workers), as they are now. */
 export function withChildren(pid: number): number[] {

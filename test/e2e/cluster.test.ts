@@ -10,7 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { walkthroughChecks } from "./checks";
-import { type Cluster, clusterUp, waitFor } from "./cluster";
+import { waitFor } from "../support/wait";
+import { type Cluster, IN_CLUSTER, clusterUp } from "./cluster";
 import { inHost } from "./hosts";
 import { type PulumiEngine, pulumiBinaries, pulumiStack, stateFile } from "./pulumi";
 import { findMesh, runWalkthrough, waitForMesh } from "./walkthrough";
@@ -91,13 +92,13 @@ describe("pulumi on the local cluster", { concurrency: false }, () => {
     await waitFor("the re-issued certificate in the Secret", async () => {
       after = (await findMesh(cluster.kubeconfig)).tls.cert;
       return after !== before;
-    });
+    }, IN_CLUSTER);
     // Every proxy reports the reload in its metrics once its kubelet-swapped files change.
     for (const h of cluster.hosts) {
       await waitFor(`proxy on ${h.name} to reload`, async () => {
         const { stdout } = await run("curl", ["-s", `http://${h.ip}:${mesh.config.admin.port}/metrics`]);
         return /mesh_reloads_total\{what="tls",result="applied"\} [1-9]/.test(stdout);
-      });
+      }, IN_CLUSTER);
     }
     await new Promise((r) => setTimeout(r, 2000));
     stop = true;

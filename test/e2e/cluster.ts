@@ -12,6 +12,7 @@ import { NodeAgent } from "./agent/node-agent";
 import { type ControlPlane, startControlPlane } from "./control-plane";
 import { type Host, createHosts, destroyHosts, hostsFor } from "./hosts";
 import { freePort } from "../support/net";
+import { type WaitOptions, waitFor } from "../support/wait";
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, "..", "..");
@@ -73,7 +74,7 @@ export async function clusterUp(nodes: readonly string[], progress: Progress = (
       const core = kubeconfig.makeApiClient(CoreV1Api);
       await core.readNamespacedServiceAccount({ name: "default", namespace: "default" });
       return true;
-    });
+    }, IN_CLUSTER);
     return { hosts, controlPlane, kubeconfig, workDir, down };
   } catch (err) {
     await down();
@@ -81,18 +82,5 @@ export async function clusterUp(nodes: readonly string[], progress: Progress = (
   }
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** Waiting on the cluster: its API answers in seconds, not milliseconds. */
+export const IN_CLUSTER: WaitOptions = { timeoutMs: 120_000, intervalMs: 500 };

@@ -9,7 +9,8 @@ import { promisify } from "node:util";
 import { parseConfigText } from "../../proxy/src/config/validate";
 import type { ProxyConfig } from "../../proxy/src/config/schema";
 import { type CaptureReport, analyse, startCapture } from "./capture";
-import { waitFor } from "./cluster";
+import { waitFor } from "../support/wait";
+import { IN_CLUSTER } from "./cluster";
 import { type Host, inHost } from "./hosts";
 import { TestPki } from "../support/pki";
 import { httpGet } from "../support/net";
@@ -72,12 +73,12 @@ export async function waitForMesh(kc: KubeConfig, nodes: number, demoNamespace: 
   await waitFor(`a ready proxy on each of ${nodes} nodes`, async () => {
     const pods = await core.listPodForAllNamespaces({ labelSelector: "app.kubernetes.io/name=zt-mesh-proxy" });
     return pods.items.filter(ready).length === nodes;
-  });
+  }, IN_CLUSTER);
   for (const app of ["hello", "world"]) {
     await waitFor(`${app} to be ready`, async () => {
       const pods = await core.listNamespacedPod({ namespace: demoNamespace, labelSelector: `app.kubernetes.io/name=${app}` });
       return pods.items.some(ready);
-    });
+    }, IN_CLUSTER);
   }
 }
 

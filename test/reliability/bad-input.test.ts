@@ -15,7 +15,9 @@ import { IDENTITY, MeshFixture } from "../support/mesh";
 import { h2Get, metric } from "../support/mesh-client";
 import { httpGet } from "../support/net";
 import { CONTINUATION, END_HEADERS, END_STREAM, HEADERS, RawH2, frame, requestBlock } from "./h2-raw";
-import { ProxyProcess, fdCount, rssBytes, sleep, socketCount, waitFor } from "./support";
+import { fdCount, residentBytes, socketCount } from "../support/proc";
+import { ProxyProcess } from "../support/proxy-process";
+import { sleep, waitFor } from "../support/wait";
 
 const A = "127.0.0.2";
 const B = "127.0.0.3";
@@ -47,7 +49,7 @@ before(async () => {
   assert.equal((await httpGet(A, mesh.ports.outgoing, "http://world/", { headers: { host: "world" } })).body, "world");
   assert.equal((await httpGet(B, mesh.ports.outgoing, "http://world/", { headers: { host: "world" } })).body, "world");
   await sleep(300);
-  baseline = { fds: fdCount(proc.pid), sockets: socketCount(proc.pid), rss: rssBytes(proc.pid) };
+  baseline = { fds: fdCount(proc.pid), sockets: socketCount(proc.pid), rss: residentBytes(proc.pid) };
 });
 
 after(async () => {
@@ -143,7 +145,7 @@ describe("malformed requests and request smuggling", () => {
     await sleep(200);
     s.destroy();
     // The proxy stays healthy and holds nothing for the aborted request.
-    await waitFor("pending requests to drop to 0", async () => (await metric(B, mesh.ports.admin, "mesh_pending_requests", { listener: "outgoing" })) === 0, 15_000, () => `; proxy output:\n${proc.output.slice(-3000)}`);
+    await waitFor("pending requests to drop to 0", async () => (await metric(B, mesh.ports.admin, "mesh_pending_requests", { listener: "outgoing" })) === 0, { timeoutMs: 15_000, detail: () => `; proxy output:\n${proc.output.slice(-3000)}` });
   });
 });
 
@@ -231,7 +233,7 @@ describe("hostile l5d-dtab headers", () => {
   });
 
   it("2000 distinct hostile dtabs in a row cost no lasting memory (the parse cache is bounded)", async () => {
-    const before = rssBytes(proc.pid);
+    const before = residentBytes(proc.pid);
     for (let i = 0; i < 2000; i += 50) {
       await Promise.all(
         Array.from({ length: 50 }, (_, j) =>
@@ -241,7 +243,7 @@ describe("hostile l5d-dtab headers", () => {
         ),
       );
     }
-    const grown = (rssBytes(proc.pid) - before) / 1048576;
+    const grown = (residentBytes(proc.pid) - before) / 1048576;
     assert.ok(grown < 64, `RSS grew ${grown.toFixed(1)} MiB`);
   });
 });
@@ -296,7 +298,7 @@ describe("HTTP/2 abuse on 4141 by a client holding a mesh certificate", () => {
     await sleep(500);
     session.destroy();
     assert.ok(opened > 0);
-    await waitFor("pending requests on 4141 to drop to 0", async () => (await metric(B, mesh.ports.admin, "mesh_pending_requests", { listener: "incoming" })) === 0, 20_000);
+    await waitFor("pending requests on 4141 to drop to 0", async () => (await metric(B, mesh.ports.admin, "mesh_pending_requests", { listener: "incoming" })) === 0, { timeoutMs: 20_000 });
   });
 
   it(`stream flood: streams past maxConcurrentStreams (${MAX_STREAMS}) are refused, not queued`, async () => {
@@ -310,7 +312,7 @@ describe("HTTP/2 abuse on 4141 by a client holding a mesh certificate", () => {
     const refused = [...conn.tally.resets.values()].reduce((a, b) => a + b, 0);
     assert.ok(conn.tally.responses.size <= MAX_STREAMS || conn.tally.goaway !== undefined, `${conn.tally.responses.size} streams were answered`);
     assert.ok(refused > 0 || conn.tally.goaway !== undefined, "excess streams were reset or the session was ended");
-    await waitFor("pending requests on 4141 to drop to 0", async () => (await metric(B, mesh.ports.admin, "mesh_pending_requests", { listener: "incoming" })) === 0, 20_000);
+    await waitFor("pending requests on 4141 to drop to 0", async () => (await metric(B, mesh.ports.admin, "mesh_pending_requests", { listener: "incoming" })) === 0, { timeoutMs: 20_000 });
   });
 
   it("a header block past maxHeaderBytes (across CONTINUATION frames) is refused", async () => {
@@ -334,7 +336,7 @@ describe("HTTP/2 abuse on 4141 by a client holding a mesh certificate", () => {
   });
 
   it("CONTINUATION flood: a header block that never ends is cut off with bounded memory", async () => {
-    const before = rssBytes(proc.pid);
+    const before = residentBytes(proc.pid);
     const conn = await RawH2.connect(B, mesh.ports.incoming, tlsOpts());
     conn.write(frame(HEADERS, END_STREAM, 1, requestBlock("/")));
     const filler = frame(CONTINUATION, 0, 1, Buffer.concat([Buffer.from([0x00]), Buffer.from([0x05]), Buffer.from("x-pad"), Buffer.from([0x7f, 0x81, 0x7f]), Buffer.alloc(16_382 - 8, 0x61)]).subarray(0, 16_000));
@@ -348,7 +350,7 @@ describe("HTTP/2 abuse on 4141 by a client holding a mesh certificate", () => {
     await conn.settle(5000);
     conn.close();
     assert.ok(conn.tally.closed || conn.tally.goaway !== undefined, `the proxy still reads the header block after ${sent} bytes`);
-    const grown = (rssBytes(proc.pid) - before) / 1048576;
+    const grown = (residentBytes(proc.pid) - before) / 1048576;
     assert.ok(grown < 64, `RSS grew ${grown.toFixed(1)} MiB`);
   });
 
@@ -365,7 +367,7 @@ describe("HTTP/2 abuse on 4141 by a client holding a mesh certificate", () => {
     conn.socket.resume();
     await conn.settle(5000);
     conn.close();
-    const grown = (rssBytes(proc.pid) - baseline.rss) / 1048576;
+    const grown = (residentBytes(proc.pid) - baseline.rss) / 1048576;
     assert.ok(grown < 128, `RSS grew ${grown.toFixed(1)} MiB over the baseline`);
   });
 });
@@ -380,10 +382,9 @@ describe("after all of it", () => {
     await waitFor(
       `node b's descriptors to return near the baseline (${baseline.fds})`,
       () => fdCount(proc.pid) <= baseline.fds + 4,
-      30_000,
-      () => `; now ${fdCount(proc.pid)} fds, ${socketCount(proc.pid)} sockets`,
+      { timeoutMs: 30_000, detail: () => `; now ${fdCount(proc.pid)} fds, ${socketCount(proc.pid)} sockets` },
     );
-    const after = { fds: fdCount(proc.pid), sockets: socketCount(proc.pid), rssMiB: rssBytes(proc.pid) / 1048576 };
+    const after = { fds: fdCount(proc.pid), sockets: socketCount(proc.pid), rssMiB: residentBytes(proc.pid) / 1048576 };
     const grown = after.rssMiB - baseline.rss / 1048576;
     console.log(
       `# node b after the bad-input suite: fds ${baseline.fds} -> ${after.fds}, sockets ${baseline.sockets} -> ${after.sockets}, ` +

@@ -15,7 +15,10 @@ import { ENDPOINTSLICES, PODS, endpointSlice, meshPod } from "../support/fake-ku
 import { MESH_LABELS, MeshFixture } from "../support/mesh";
 import { metric } from "../support/mesh-client";
 import { freePort } from "../support/net";
-import { LedgerBackend, LinkRelay, Load, type Outcome, ProxyProcess, describeFailures, fdCount, sleep, socketCount, waitFor } from "./support";
+import { fdCount, socketCount } from "../support/proc";
+import { ProxyProcess } from "../support/proxy-process";
+import { sleep, waitFor } from "../support/wait";
+import { LedgerBackend, LinkRelay, Load, type Outcome, describeFailures } from "./support";
 
 const A = "127.0.0.2";
 const B = "127.0.0.3";
@@ -94,8 +97,7 @@ async function settledDescriptors(limit?: { a: number; b: number }): Promise<{ a
     await waitFor(
       "the proxies' descriptors to return to where they were",
       () => fdCount(pa.pid) <= limit.a && fdCount(pb.pid) <= limit.b,
-      40_000,
-      () => `; a ${fdCount(pa.pid)} (was ${limit.a}), b ${fdCount(pb.pid)} (was ${limit.b})`,
+      { timeoutMs: 40_000, detail: () => `; a ${fdCount(pa.pid)} (was ${limit.a}), b ${fdCount(pb.pid)} (was ${limit.b})` },
     ).catch(() => undefined);
   } else {
     await sleep(500);
@@ -162,7 +164,7 @@ function proxyOutput(): string {
 /** Milliseconds from now until ledger-b serves a request again (bounded). */
 async function untilLedgerBServes(from: number): Promise<number> {
   const seen = ledgerB.received;
-  await waitFor("node b's endpoint to serve again", () => ledgerB.received > seen, 30_000, proxyOutput);
+  await waitFor("node b's endpoint to serve again", () => ledgerB.received > seen, { timeoutMs: 30_000, detail: proxyOutput });
   return Date.now() - from;
 }
 
@@ -246,7 +248,7 @@ describe("faults under load", () => {
         seen = now;
         await sleep(300);
         return quiet && ledgerB.received === now;
-      }, 40_000);
+      }, { timeoutMs: 40_000 });
       const recoveryMs = Date.now() - back;
       mesh.api.upsert(
         ENDPOINTSLICES,

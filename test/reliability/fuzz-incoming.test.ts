@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { IDENTITY, MeshFixture } from "../support/mesh";
 import { metric } from "../support/mesh-client";
 import { httpGet } from "../support/net";
-import { waitFor } from "./support";
+import { waitFor } from "../support/wait";
 
 const B = "127.0.0.3";
 let mesh: MeshFixture;

@@ -17,7 +17,8 @@ import { IDENTITY, MESH_LABELS, MeshFixture } from "../support/mesh";
 import { metric } from "../support/mesh-client";
 import { httpGet } from "../support/net";
 import type { KeyPair, TestCa } from "../support/pki";
-import { Load, describeFailures, sleep, waitFor } from "./support";
+import { sleep, waitFor } from "../support/wait";
+import { Load, describeFailures } from "./support";
 
 const A = "127.0.0.2";
 const B = "127.0.0.3";

@@ -12,7 +12,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MeshFixture } from "../support/mesh";
 import { metric } from "../support/mesh-client";
-import { ProxyProcess, type ProcSample, sample, sleep } from "./support";
+import { type ProcSample, sample } from "../support/proc";
+import { ProxyProcess } from "../support/proxy-process";
+import { sleep } from "../support/wait";
 
 const { values: args } = parseArgs({
   options: {
