@@ -117,7 +117,7 @@ describe("name resolution", () => {
     const r = resolver.resolve([dtab], ["svc", "ext"]);
     assert.equal(r.kind, "bound");
     assert.deepEqual(r.kind === "bound" && r.dest, { kind: "inet", id: "/$/inet/127.0.0.1/8080", host: "127.0.0.1", port: 8080 });
-    assert.equal(resolver.resolve([parseDtab("/svc => /$/inet/h/99999")], ["svc", "x"]).kind, "fail");
+    assert.equal(resolver.resolve([parseDtab("/svc => /$/inet/h/99999")], ["svc", "x"]).kind, "error");
   });
 
   it("reports a missing route with the name and the reason", () => {
@@ -127,12 +127,12 @@ describe("name resolution", () => {
 
   it("stops delegation loops and exponential dtabs instead of hanging", () => {
     const loop = parseDtab("/a => /b; /b => /a;");
-    assert.match(bound(resolver.resolve([loop], ["a"])), /^fail: delegation deeper than/);
+    assert.match(bound(resolver.resolve([loop], ["a"])), /^error: delegation deeper than/);
     const blowup = parseDtab(
       Array.from({ length: 30 }, (_, i) => `/l${i} => /l${i + 1} | /l${i + 1} | /l${i + 1}`).join(";"),
     );
     const started = Date.now();
-    assert.match(bound(resolver.resolve([blowup], ["l0"])), /^fail: resolution of .* exceeded \d+ steps/);
+    assert.match(bound(resolver.resolve([blowup], ["l0"])), /^error: resolution of .* exceeded \d+ steps/);
     assert.ok(Date.now() - started < 1000);
   });
 
