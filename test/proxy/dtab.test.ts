@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DtabError, MAX_NESTING, parseDtab, parsePath, showDtab } from "../../proxy/src/routing/dtab";
 import { DtabHeaderCache } from "../../proxy/src/routing/dtab-header";
-import { type Namer, type Resolution, Resolver } from "../../proxy/src/routing/resolve";
+import { type Chosen, type Namer, type Resolution, Resolver } from "../../proxy/src/routing/resolve";
 
 describe("dtab parser", () => {
   it("parses the classic linkerd dtab", () => {
@@ -80,7 +80,7 @@ describe("name resolution", () => {
     new Map([["io.l5d.k8s", tableNamer({ "default/http/world": ["10.0.0.1:80"], "default/admin/l5d": ["10.0.0.9:9990"], "other/http/world": ["10.0.1.1:80"] })]]),
   );
   const base = parseDtab("/svc => /#/io.l5d.k8s/default/http;");
-  const bound = (r: Resolution): string => (r.kind === "bound" ? r.dest.id : `${r.kind}: ${r.reason}`);
+  const bound = (r: Chosen): string => (r.kind === "bound" ? r.dest.id : `${r.kind}: ${r.reason}`);
 
   it("binds /svc/<host> to the Service port through the base dtab", () => {
     assert.equal(bound(resolver.resolve([base], ["svc", "world"])), "/#/io.l5d.k8s/default/http/world");
