@@ -9,28 +9,9 @@ import { compileSettings } from "../../proxy/src/config/live";
 import { parseDtab, parsePath, showDtab, showWeight } from "../../proxy/src/routing/dtab";
 import { DtabHeaderCache, splitDtabLines } from "../../proxy/src/routing/dtab-header";
 import { DelegationExplainer } from "../../proxy/src/routing/explain";
-import { type Namer, type Resolution, Resolver } from "../../proxy/src/routing/resolve";
+import { Resolver } from "../../proxy/src/routing/resolve";
 import { lookupSystem } from "../../proxy/src/routing/system-names";
-
-/** A namer over a fixed table of services (namespace/port/service => endpoints). */
-function tableNamer(services: Record<string, string[]>): Namer {
-  return {
-    lookup(rest): Resolution {
-      const [ns, port, svc] = rest;
-      const eps = services[`${ns}/${port}/${svc}`];
-      if (eps === undefined) return { kind: "neg", reason: `service ${ns}/${svc} not found` };
-      return {
-        kind: "bound",
-        dest: {
-          kind: "service",
-          id: `/#/io.l5d.k8s/${ns}/${port}/${svc}`,
-          service: `${ns}/${svc}`,
-          endpoints: eps.map((e) => ({ key: e, ip: e.split(":")[0]!, port: Number(e.split(":")[1]), nodeName: "n" })),
-        },
-      };
-    },
-  };
-}
+import { tableNamer } from "../support/table-namer";
 
 const resolver = new Resolver(
   new Map([

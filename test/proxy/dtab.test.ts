@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DtabError, MAX_NESTING, parseDtab, parsePath, showDtab } from "../../proxy/src/routing/dtab";
 import { DtabHeaderCache } from "../../proxy/src/routing/dtab-header";
-import { type Chosen, type Namer, type Resolution, Resolver } from "../../proxy/src/routing/resolve";
+import { type Chosen, Resolver } from "../../proxy/src/routing/resolve";
+import { tableNamer } from "../support/table-namer";
 
 describe("dtab parser", () => {
   it("parses the classic linkerd dtab", () => {
@@ -54,26 +55,6 @@ describe("dtab parser", () => {
     assert.equal(parseDtab(ok).length, 1);
   });
 });
-
-/** A namer over a fixed table of services, for resolution tests. */
-function tableNamer(services: Record<string, string[]>): Namer {
-  return {
-    lookup(rest): Resolution {
-      const [ns, port, svc] = rest;
-      const eps = services[`${ns}/${port}/${svc}`];
-      if (eps === undefined) return { kind: "neg", reason: `service ${ns}/${svc} not found` };
-      return {
-        kind: "bound",
-        dest: {
-          kind: "service",
-          id: `/#/io.l5d.k8s/${ns}/${port}/${svc}`,
-          service: `${ns}/${svc}`,
-          endpoints: eps.map((e) => ({ key: e, ip: e.split(":")[0]!, port: Number(e.split(":")[1]), nodeName: "n" })),
-        },
-      };
-    },
-  };
-}
 
 describe("name resolution", () => {
   const resolver = new Resolver(

@@ -55,7 +55,7 @@ export const incomingSchema = z.strictObject({
 
 export const adminSchema = z.strictObject({
   ip: ip.default("0.0.0.0").describe("Address of the read-only admin listener (probes, metrics)."),
-  port: port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /metrics."),
+  port: port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics."),
 });
 
 export const tlsSchema = z.strictObject({
