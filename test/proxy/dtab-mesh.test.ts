@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { type IncomingMessage, type Server, createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { parseConfig } from "../../proxy/src/config/validate";
+import { parseDtab } from "../../proxy/src/routing/dtab";
 import { ENDPOINTSLICES, endpointSlice } from "../support/fake-kube-api";
 import { MeshFixture } from "../support/mesh";
 import { type Reply, freePort, httpGet } from "../support/net";
@@ -133,6 +135,23 @@ describe("several l5d-dtab lines through two proxies", () => {
     const r = await fromApp("web", ["/svc/web => /svc/web-v1", "/svc/web => /#/io.l5d.consul/dc1"]);
     assert.equal(r.status, 400);
     assert.match(String(r.headers["l5d-err"]), /^bad l5d-dtab header \(line 2 of 2\): dentry 1 at offset 0 .*\/#\/io\.l5d\.consul is not a configured namer/);
+  });
+});
+
+describe("GET /admin/dtab", () => {
+  it("prints weights the parser reads back: no exponent notation", async () => {
+    const node = mesh.nodes.a;
+    const base = mesh.config("a", A);
+    const dtab = "/svc => /#/io.l5d.k8s/default/http; /svc/tiny => 0.0000001 * /svc/web-v1 & 1000000000000000000000 * /svc/world;";
+    node.proxy.applyConfig(parseConfig({ ...base, outgoing: { ...base.outgoing, dtab } }));
+    try {
+      const r = await httpGet(A, mesh.ports.admin, "/admin/dtab");
+      const printed = (JSON.parse(r.body) as { outgoing: string }).outgoing;
+      assert.match(printed, /0\.0000001 \* \/svc\/web-v1 & 1000000000000000000000 \* \/svc\/world/);
+      assert.deepEqual(parseDtab(printed), parseDtab(dtab));
+    } finally {
+      node.proxy.applyConfig(base);
+    }
   });
 });
 
