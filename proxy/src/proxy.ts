@@ -12,6 +12,7 @@ import { IncomingListener } from "./listeners/incoming";
 import { OutgoingListener } from "./listeners/outgoing";
 import { Balancer } from "./routing/balancer";
 import { DtabHeaderCache } from "./routing/dtab-header";
+import { DelegationExplainer } from "./routing/explain";
 import { IncomingRouter } from "./routing/incoming-router";
 import { K8S_NAMER_ID, KubernetesNamer } from "./routing/k8s-namer";
 import { OutgoingRouter } from "./routing/outgoing-router";
@@ -63,9 +64,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const dtabHeaders = new DtabHeaderCache();
   const pool = new PeerPool(tls, { identity: config.tls.identity, connectTimeoutMs: config.limits.connectTimeoutMs }, metrics, log);
 
+  const resolvers = {
+    outgoing: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index)]])),
+    incoming: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index, nodeName)]])),
+  };
   const outgoingRouter = new OutgoingRouter({
     live,
-    resolver: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index)]])),
+    resolver: resolvers.outgoing,
     index,
     balancer: new Balancer(config.ejection, onEject),
     budget: new RetryBudget(config.retries),
@@ -77,7 +82,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   });
   const incomingRouter = new IncomingRouter({
     live,
-    resolver: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index, nodeName)]])),
+    resolver: resolvers.incoming,
     balancer: new Balancer(config.ejection, onEject),
     agent,
     dtabHeaders,
@@ -89,10 +94,16 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   let draining = false;
   const outgoing = new OutgoingListener(live, outgoingRouter, metrics);
   const incoming = new IncomingListener(live, incomingRouter, tls, metrics, log);
-  const admin = new AdminListener(live, metrics, {
-    notReadyReason: () =>
-      draining ? "draining for shutdown" : discovery.ready ? undefined : "waiting for the first Kubernetes sync",
-  });
+  const explainer = new DelegationExplainer(() => live.current, resolvers, new DtabHeaderCache(16));
+  const admin = new AdminListener(
+    live,
+    metrics,
+    {
+      notReadyReason: () =>
+        draining ? "draining for shutdown" : discovery.ready ? undefined : "waiting for the first Kubernetes sync",
+    },
+    explainer,
+  );
 
   const ports = {
     admin: await admin.listen(config.admin.ip, config.admin.port),

@@ -60,4 +60,14 @@ describe("renderProxyConfig", () => {
       (err: unknown) => err instanceof ProxyConfigError && err.problems.some((p) => p.startsWith("incoming.port:")),
     );
   });
+
+  it("refuses a dentry naming an unconfigured namer, so `pulumi preview` fails naming the dentry and its position", () => {
+    assert.throws(
+      () => renderProxyConfig({ ...args, outgoingDtab: "/svc => /#/io.l5d.k8s/apps/http;\n/svc/db => /#/io.l5d.consul/dc1/db;" }),
+      (err: unknown) =>
+        err instanceof ProxyConfigError &&
+        err.problems[0] ===
+          "outgoing.dtab: bad dtab: dentry 2 at offset 33 (/svc/db => /#/io.l5d.consul/dc1/db): /#/io.l5d.consul is not a configured namer (configured: /#/io.l5d.k8s)",
+    );
+  });
 });

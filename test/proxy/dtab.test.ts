@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DtabError, MAX_NESTING, parseDtab, parsePath, showDtab } from "../../proxy/src/routing/dtab";
 import { DtabHeaderCache } from "../../proxy/src/routing/dtab-header";
-import { type Namer, type Resolution, Resolver } from "../../proxy/src/routing/resolve";
+import { type Chosen, Resolver } from "../../proxy/src/routing/resolve";
+import { tableNamer } from "../support/table-namer";
 
 describe("dtab parser", () => {
   it("parses the classic linkerd dtab", () => {
@@ -55,32 +56,12 @@ describe("dtab parser", () => {
   });
 });
 
-/** A namer over a fixed table of services, for resolution tests. */
-function tableNamer(services: Record<string, string[]>): Namer {
-  return {
-    lookup(rest): Resolution {
-      const [ns, port, svc] = rest;
-      const eps = services[`${ns}/${port}/${svc}`];
-      if (eps === undefined) return { kind: "neg", reason: `service ${ns}/${svc} not found` };
-      return {
-        kind: "bound",
-        dest: {
-          kind: "service",
-          id: `/#/io.l5d.k8s/${ns}/${port}/${svc}`,
-          service: `${ns}/${svc}`,
-          endpoints: eps.map((e) => ({ key: e, ip: e.split(":")[0]!, port: Number(e.split(":")[1]), nodeName: "n" })),
-        },
-      };
-    },
-  };
-}
-
 describe("name resolution", () => {
   const resolver = new Resolver(
     new Map([["io.l5d.k8s", tableNamer({ "default/http/world": ["10.0.0.1:80"], "default/admin/l5d": ["10.0.0.9:9990"], "other/http/world": ["10.0.1.1:80"] })]]),
   );
   const base = parseDtab("/svc => /#/io.l5d.k8s/default/http;");
-  const bound = (r: Resolution): string => (r.kind === "bound" ? r.dest.id : `${r.kind}: ${r.reason}`);
+  const bound = (r: Chosen): string => (r.kind === "bound" ? r.dest.id : `${r.kind}: ${r.reason}`);
 
   it("binds /svc/<host> to the Service port through the base dtab", () => {
     assert.equal(bound(resolver.resolve([base], ["svc", "world"])), "/#/io.l5d.k8s/default/http/world");
@@ -117,7 +98,7 @@ describe("name resolution", () => {
     const r = resolver.resolve([dtab], ["svc", "ext"]);
     assert.equal(r.kind, "bound");
     assert.deepEqual(r.kind === "bound" && r.dest, { kind: "inet", id: "/$/inet/127.0.0.1/8080", host: "127.0.0.1", port: 8080 });
-    assert.equal(resolver.resolve([parseDtab("/svc => /$/inet/h/99999")], ["svc", "x"]).kind, "fail");
+    assert.equal(resolver.resolve([parseDtab("/svc => /$/inet/h/99999")], ["svc", "x"]).kind, "error");
   });
 
   it("reports a missing route with the name and the reason", () => {
@@ -127,12 +108,12 @@ describe("name resolution", () => {
 
   it("stops delegation loops and exponential dtabs instead of hanging", () => {
     const loop = parseDtab("/a => /b; /b => /a;");
-    assert.match(bound(resolver.resolve([loop], ["a"])), /^fail: delegation deeper than/);
+    assert.match(bound(resolver.resolve([loop], ["a"])), /^error: delegation deeper than/);
     const blowup = parseDtab(
       Array.from({ length: 30 }, (_, i) => `/l${i} => /l${i + 1} | /l${i + 1} | /l${i + 1}`).join(";"),
     );
     const started = Date.now();
-    assert.match(bound(resolver.resolve([blowup], ["l0"])), /^fail: resolution of .* exceeded \d+ steps/);
+    assert.match(bound(resolver.resolve([blowup], ["l0"])), /^error: resolution of .* exceeded \d+ steps/);
     assert.ok(Date.now() - started < 1000);
   });
 

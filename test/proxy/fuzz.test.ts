@@ -67,13 +67,39 @@ describe("dtab parser under fuzzing", () => {
     );
   });
 
+  it("reads the same dtab when every line ends in a # comment", () => {
+    fc.assert(
+      fc.property(dtab, fc.stringMatching(/^[^\n]{0,20}$/), (text, comment) => {
+        const printed = showDtab(parseDtab(text));
+        const commented = printed
+          .split("\n")
+          .map((line) => `${line} #${comment}`)
+          .join("\n");
+        assert.deepEqual(parseDtab(commented), parseDtab(printed));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("prints any weight so that the parser reads the same number back", () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 1e300, noNaN: true }), (weight) => {
+        const printed = showDtab([{ prefix: ["s"], dst: { kind: "union", branches: [{ weight, tree: { kind: "neg" } }] } }]);
+        assert.doesNotMatch(printed, /e/i);
+        const back = parseDtab(printed)[0]!.dst;
+        assert.equal(back.kind === "union" ? back.branches[0]!.weight : 1, weight);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("resolves any parsed dtab in bounded time", () => {
     const resolver = new Resolver(new Map());
     fc.assert(
       fc.property(dtab, path, (text, name) => {
         const started = performance.now();
         const r = resolver.resolve([parseDtab(text)], name.slice(1).split("/"));
-        assert.ok(["bound", "neg", "fail"].includes(r.kind));
+        assert.ok(["bound", "empty", "error", "neg", "fail"].includes(r.kind));
         assert.ok(performance.now() - started < 250, "resolution is bounded");
       }),
       { numRuns: 1000 },

@@ -3,7 +3,8 @@
 // render the ConfigMap through it, so a config the proxy would reject cannot be
 // deployed. Every key has a default that is safe for production.
 import { z } from "zod";
-import { DtabError, parseDtab } from "../routing/dtab";
+import { DtabError, parseDtabSource } from "../routing/dtab";
+import { MESH_NAMERS, unknownNameProblem } from "../routing/dtab-check";
 
 const port = z.number().int().min(1).max(65535);
 const ip = z.union([z.ipv4(), z.ipv6()]);
@@ -12,7 +13,8 @@ const cidr = z.union([z.cidrv4(), z.cidrv6()]);
 
 const dtabText = z.string().superRefine((text, ctx) => {
   try {
-    parseDtab(text);
+    const problem = unknownNameProblem(parseDtabSource(text), MESH_NAMERS);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: `bad dtab: ${problem}` });
   } catch (err) {
     if (err instanceof DtabError) ctx.addIssue({ code: "custom", message: `bad dtab: ${err.message}` });
     else throw err;
@@ -53,7 +55,7 @@ export const incomingSchema = z.strictObject({
 
 export const adminSchema = z.strictObject({
   ip: ip.default("0.0.0.0").describe("Address of the read-only admin listener (probes, metrics)."),
-  port: port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /metrics."),
+  port: port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics."),
 });
 
 export const tlsSchema = z.strictObject({

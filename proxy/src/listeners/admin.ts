@@ -1,9 +1,12 @@
 // Port 9990: read-only operations endpoints. Kubelet probes /admin/ping
-// (liveness) and /admin/ready (readiness); Prometheus scrapes /metrics.
+// (liveness) and /admin/ready (readiness); Prometheus scrapes /metrics;
+// /admin/delegate explains how a name binds.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
+import { ERR_HEADER, headerSafe } from "../http/headers";
 import { showDtab } from "../routing/dtab";
+import type { DelegationExplainer } from "../routing/explain";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { answerClientError, listen } from "./server-util";
 
@@ -19,6 +22,7 @@ export class AdminListener {
     private readonly live: LiveConfig,
     private readonly metrics: MeshMetrics,
     private readonly state: AdminState,
+    private readonly explainer: DelegationExplainer,
   ) {
     this.server = createServer(
       { maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 },
@@ -43,7 +47,9 @@ export class AdminListener {
       send(res, 405, "the admin interface is read-only\n", { allow: "GET, HEAD" });
       return;
     }
-    const path = (req.url ?? "/").split("?")[0];
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
     switch (path) {
       case "/admin/ping":
         send(res, 200, "pong");
@@ -60,14 +66,29 @@ export class AdminListener {
         send(res, 200, body + "\n", { "content-type": "application/json" });
         return;
       }
+      case "/admin/delegate": {
+        this.delegate(res, new URLSearchParams(q === -1 ? "" : url.slice(q + 1)));
+        return;
+      }
       case "/metrics": {
         const body = await this.metrics.render();
         send(res, 200, body, { "content-type": this.metrics.registry.contentType });
         return;
       }
       default:
-        send(res, 404, `no admin page at ${path}; try /admin/ping, /admin/ready, /admin/dtab, /metrics\n`);
+        send(res, 404, `no admin page at ${path}; try /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics\n`);
     }
+  }
+
+  /** GET /admin/delegate?path=/svc/world[&dtab=<l5d-dtab line>]...[&direction=incoming] */
+  private delegate(res: ServerResponse, params: URLSearchParams): void {
+    const answer = this.explainer.explainQuery(params);
+    if (!answer.ok) {
+      const line = headerSafe(answer.error);
+      send(res, 400, `${line}\n`, { [ERR_HEADER]: line });
+      return;
+    }
+    send(res, 200, JSON.stringify(answer.explanation, null, 2) + "\n", { "content-type": "application/json" });
   }
 }
 

@@ -16,6 +16,7 @@ import { type Server as TlsServer, type TLSSocket, createServer as createTlsServ
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
 import { type Inbound, http1Outbound, http2Outbound } from "../http/exchange";
+import { splitDtabLines } from "../routing/dtab-header";
 import type { IncomingRouter } from "../routing/incoming-router";
 import { MIN_TLS_VERSION, type TlsMaterial } from "../tls/material";
 import { checkPeer, classifyTlsError } from "../tls/peer-identity";
@@ -69,7 +70,9 @@ export class IncomingListener {
       session.once("connect", () => session.setLocalWindowSize(WINDOW));
       if (this.draining) session.close();
     });
-    this.h2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.onStream(stream, headers));
+    this.h2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) =>
+      this.onStream(stream, headers, rawHeaders),
+    );
 
     this.h1 = createHttpServer(
       {
@@ -154,7 +157,7 @@ export class IncomingListener {
     this.metrics.pending.incoming.value--;
   };
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
     // A peer resetting its stream (its client left mid-body) surfaces as an
     // 'error' here; 'close' does the cleanup, and without a listener the error
     // would be thrown and end the process.
@@ -170,6 +173,7 @@ export class IncomingListener {
       outbound.fail(new ProxyError("method", "CONNECT tunnels are not supported by the mesh"));
       return;
     }
+    splitDtabLines(headers, rawHeaders);
     const inbound: Inbound = {
       method,
       authority: headers[":authority"] ?? headers.host ?? "",
@@ -198,6 +202,7 @@ export class IncomingListener {
       );
       return;
     }
+    splitDtabLines(req.headers, req.rawHeaders);
     const te = req.headers["transfer-encoding"];
     const cl = req.headers["content-length"];
     const inbound: Inbound = {

@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
 import { type Inbound, http1Outbound } from "../http/exchange";
+import { splitDtabLines } from "../routing/dtab-header";
 import type { OutgoingRouter } from "../routing/outgoing-router";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { ConnectionTracker, answerClientError, listen, refuseTunnels } from "./server-util";
@@ -69,6 +70,7 @@ export class OutgoingListener {
       outbound.fail(target);
       return;
     }
+    splitDtabLines(req.headers, req.rawHeaders);
     const te = req.headers["transfer-encoding"];
     const cl = req.headers["content-length"];
     const inbound: Inbound = {

@@ -7,6 +7,9 @@
 //   weighted := (number '*')? simple
 //   simple   := path | '(' tree ')' | '~' (neg) | '!' (fail) | '$' (empty)
 //
+// Wherever whitespace may stand, '#' starts a comment that runs to the end of
+// the line, as in Finagle; inside a label '#' is an ordinary character (/#/...).
+//
 // Parsing happens once per distinct text (config load, l5d-dtab header cache),
 // so the parser favours exact error positions over speed.
 
@@ -52,23 +55,31 @@ export const MAX_DENTRIES = 256;
 
 const LABEL_CHAR = /[A-Za-z0-9_:.#$%\-]/;
 
+/** A parsed dtab with where each dentry starts in its text, for messages that point at one. */
+export interface DtabSource {
+  readonly dtab: Dtab;
+  readonly offsets: readonly number[];
+}
+
 class Parser {
   private pos = 0;
   private depth = 0;
   constructor(private readonly text: string) {}
 
-  dtab(): Dtab {
+  dtab(): DtabSource {
     const entries: Dentry[] = [];
+    const offsets: number[] = [];
     this.ws();
     while (!this.atEnd()) {
       if (entries.length >= MAX_DENTRIES) this.fail(`more than ${MAX_DENTRIES} dentries`);
+      offsets.push(this.pos);
       entries.push(this.dentry());
       this.ws();
       if (this.atEnd()) break;
       this.expect(";");
       this.ws();
     }
-    return entries;
+    return { dtab: entries, offsets };
   }
 
   dentryOnly(): Dentry {
@@ -219,7 +230,17 @@ class Parser {
   }
 
   private ws(): void {
-    while (!this.atEnd() && /\s/.test(this.peek()!)) this.pos++;
+    for (;;) {
+      const c = this.peek();
+      if (c === "#") {
+        const eol = this.text.indexOf("\n", this.pos);
+        this.pos = eol === -1 ? this.text.length : eol + 1;
+      } else if (c !== undefined && /\s/.test(c)) {
+        this.pos++;
+      } else {
+        return;
+      }
+    }
   }
 
   private expect(token: string): void {
@@ -245,6 +266,10 @@ class Parser {
 }
 
 export function parseDtab(text: string): Dtab {
+  return new Parser(text).dtab().dtab;
+}
+
+export function parseDtabSource(text: string): DtabSource {
   return new Parser(text).dtab();
 }
 
@@ -285,10 +310,28 @@ export function showTree(tree: NameTree): string {
       return tree.branches
         .map(({ weight, tree: t }) => {
           const inner = t.kind === "alt" || t.kind === "union" ? `(${showTree(t)})` : showTree(t);
-          return weight === 1 ? inner : `${weight} * ${inner}`;
+          return weight === 1 ? inner : `${showWeight(weight)} * ${inner}`;
         })
         .join(" & ");
   }
+}
+
+/**
+ * A weight as the parser reads it: plain decimal, never exponent notation
+ * (String(1e-7) is "1e-7", which is not a weight).
+ */
+export function showWeight(weight: number): string {
+  const text = String(weight);
+  const e = text.indexOf("e");
+  if (e === -1) return text;
+  const exponent = Number(text.slice(e + 1));
+  const mantissa = text.slice(0, e);
+  const dot = mantissa.indexOf(".");
+  const digits = dot === -1 ? mantissa : mantissa.slice(0, dot) + mantissa.slice(dot + 1);
+  const point = (dot === -1 ? mantissa.length : dot) + exponent;
+  if (point <= 0) return `0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return digits + "0".repeat(point - digits.length);
+  return `${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
 export function showDtab(dtab: Dtab): string {

@@ -54,7 +54,8 @@ export class IncomingRouter {
       }
 
       const name = `/svc/${host}`;
-      const res = this.d.resolver.resolve(dtabs, ["svc", host]);
+      const hint = inbound.headers[DST_ENDPOINT_HEADER];
+      const res = this.d.resolver.resolve(dtabs, ["svc", host], typeof hint === "string" ? hint : undefined);
       if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
       const dest = res.dest;
       const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
