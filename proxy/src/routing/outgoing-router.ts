@@ -67,7 +67,7 @@ export class OutgoingRouter {
         service = dest.id;
         const { config } = this.d.live.current;
         const target = { host: dest.host, port: dest.port, describe: dest.id };
-        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, plan.headers, config.limits.requestTimeoutMs, started)).status;
+        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, plan.headers, config.limits, started)).status;
       } else {
         service = dest.service;
         status = await this.toPeers(dest, plan.name, inbound, outbound, plan.headers, started);
@@ -161,7 +161,7 @@ export class OutgoingRouter {
         const acquired = pool.acquire(peerIp, port);
         const session = acquired instanceof Promise ? await acquired : acquired;
         headers[DST_ENDPOINT_HEADER] = endpoint.key;
-        outcome = await forwardToPeer(session, peerIp, port, inbound, outbound, headers, config.limits.requestTimeoutMs, started);
+        outcome = await forwardToPeer(session, peerIp, port, inbound, outbound, headers, config.limits, started);
       } catch (err) {
         // Connecting failed: nothing of the request was sent or read.
         const e = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);
