@@ -196,6 +196,11 @@ export interface ForwardOutcome {
    * processed the request, so only an idempotent request may be tried again.
    */
   readonly maybeProcessed?: boolean;
+  /**
+   * With `retryable`: the connection was closing (GOAWAY), not the endpoint
+   * failing, so the same endpoint may be tried on a new connection.
+   */
+  readonly connectionClosing?: boolean;
 }
 
 export function elapsed(startedAt: number): number {
@@ -282,7 +287,7 @@ export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
     this.settle(this.outbound.headersSent ? this.status : err.status, true);
   }
 
-  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean): void {
+  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean, connectionClosing?: boolean): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
@@ -290,7 +295,14 @@ export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
     this.resolve(
       retryable === undefined
         ? { status, headSeconds, upstreamOk }
-        : { status, headSeconds, upstreamOk, retryable, maybeProcessed: maybeProcessed === true },
+        : {
+            status,
+            headSeconds,
+            upstreamOk,
+            retryable,
+            maybeProcessed: maybeProcessed === true,
+            connectionClosing: connectionClosing === true,
+          },
     );
   }
 }

@@ -84,7 +84,10 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
   if (x.settled) return;
   if (x.status === 0 && neverProcessed(err, this.rstCode)) {
     const e = new ProxyError("unavailable", `peer ${x.peer} refused the request: ${err.message}`);
-    x.settle(e.status, false, e);
+    // A GOAWAY (the peer closing an idle session, or draining) is no failure
+    // of the endpoint: it may be tried again on a new connection.
+    const closing = err.code === "ERR_HTTP2_GOAWAY_SESSION" || err.code === "ERR_HTTP2_INVALID_SESSION";
+    x.settle(e.status, closing, e, false, closing);
     return;
   }
   x.broke(new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`));

@@ -138,6 +138,8 @@ export class OutgoingRouter {
     // Endpoints already tried for this request; only made when one fails.
     let tried: Set<string> | undefined;
     let lastError: ProxyError | undefined;
+    // One new connection to an endpoint whose connection was closing.
+    let redialed = false;
 
     for (;;) {
       const endpoint: Endpoint | undefined = balancer.pick(dest.endpoints, tried);
@@ -170,7 +172,8 @@ export class OutgoingRouter {
       balancer.finish(endpoint.key, stats, outcome.upstreamOk, performance.now() - t0);
       if (outcome.retryable === undefined) return outcome.status;
 
-      (tried ??= new Set()).add(endpoint.key);
+      if (outcome.connectionClosing === true && !redialed) redialed = true;
+      else (tried ??= new Set()).add(endpoint.key);
       lastError = outcome.retryable;
       const bodyUntouched = !inbound.hasBody || inbound.body.readableDidRead === false;
       // Never processed (refused, not connected): any method may go elsewhere.
