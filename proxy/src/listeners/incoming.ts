@@ -204,7 +204,7 @@ export class IncomingListener {
     const { identity } = this.live.current.config.tls;
     const now = Date.now();
     for (const peer of this.sessions.values()) {
-      if (peer.retired) continue;
+      if (peer.retired || peer.session.destroyed) continue;
       const failure = peerStanding(peer.cert, cas, identity, now);
       if (failure === undefined) continue;
       peer.retired = true;
