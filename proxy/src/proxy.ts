@@ -6,6 +6,7 @@ import { LiveConfig, compileSettings } from "./config/live";
 import { EndpointIndex } from "./discovery/endpoint-index";
 import { KubernetesDiscovery } from "./discovery/kubernetes-watch";
 import { createEndpointAgent } from "./http/forward-http1";
+import { hopHeaderSettings } from "./http/hop-limits";
 import { PeerPool } from "./http/peer-pool";
 import { AdminListener } from "./listeners/admin";
 import { IncomingListener } from "./listeners/incoming";
@@ -62,7 +63,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   };
   const agent = createEndpointAgent();
   const dtabHeaders = new DtabHeaderCache();
-  const pool = new PeerPool(tls, { identity: config.tls.identity, connectTimeoutMs: config.limits.connectTimeoutMs }, metrics, log);
+  const pool = new PeerPool(
+    tls,
+    { identity: config.tls.identity, connectTimeoutMs: config.limits.connectTimeoutMs, headers: hopHeaderSettings(config.limits) },
+    metrics,
+    log,
+  );
 
   const resolvers = {
     outgoing: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index)]])),

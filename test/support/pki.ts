@@ -20,7 +20,10 @@ export interface TestCa extends KeyPair {
 }
 
 export interface LeafOptions {
+  /** DNS subjectAltNames; none means no subjectAltName extension at all. */
   readonly dns: readonly string[];
+  /** Subject CN; default: the first DNS name. */
+  readonly cn?: string;
   /** openssl date, e.g. 20200101000000Z; default: an hour ago. */
   readonly start?: string;
   /** default: a year from now. */
@@ -82,13 +85,13 @@ export class TestPki {
     const base = join(ca.dir, id);
     await run("openssl", [
       "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-      "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${opts.dns[0] ?? id}`,
+      "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${opts.cn ?? opts.dns[0] ?? id}`,
     ]);
     const ext = [
       "basicConstraints = critical,CA:FALSE",
       "keyUsage = critical,digitalSignature,keyEncipherment",
       "extendedKeyUsage = serverAuth,clientAuth",
-      `subjectAltName = ${opts.dns.map((d) => `DNS:${d}`).join(",")}`,
+      ...(opts.dns.length === 0 ? [] : [`subjectAltName = ${opts.dns.map((d) => `DNS:${d}`).join(",")}`]),
       "",
     ].join("\n");
     await writeFile(`${base}.ext`, ext);

@@ -93,6 +93,21 @@ export const limitsSchema = z.strictObject({
     .max(1024 * 1024)
     .default(16 * 1024)
     .describe("Largest request head (HTTP/1.1) or header list (HTTP/2) accepted; larger gets 431."),
+  maxHeaderCount: z
+    .number()
+    .int()
+    .min(16)
+    .max(1000)
+    .default(256)
+    .describe("Most header fields a request may carry; more gets 431 on 4140 (and 4141 sizes its HTTP/2 limits to carry what 4140 accepts)."),
+  maxRequestBodyBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      "Largest request body, in bytes; 0 means no limit. A larger Content-Length gets 413 at once; a chunked body that grows past it is cut off (the next hop is reset, the client gets 413 or a closed connection).",
+    ),
   maxConcurrentStreams: z
     .number()
     .int()
@@ -112,6 +127,9 @@ export const limitsSchema = z.strictObject({
     .default(10_000)
     .describe("A client must send its complete request head within this time (slow-client defence)."),
   idleTimeoutMs: millis.default(60_000).describe("Idle keep-alive connections from apps are closed after this long."),
+  peerSessionIdleTimeoutMs: millis
+    .default(300_000)
+    .describe("An HTTP/2 session from a peer on 4141 with no open stream for this long is closed (GOAWAY); the peer dials again when it needs to."),
   drainTimeoutMs: millis.default(20_000).describe("Time SIGTERM waits for in-flight requests before closing what is left."),
   maxHops: z
     .number()

@@ -1,11 +1,28 @@
 // Errors the proxy itself answers with: the status says which kind, the l5d-err
 // header and the one-line body say what failed. Never a stack trace.
 
-export type ProxyErrorKind = "bad_request" | "method" | "no_route" | "unavailable" | "shed" | "timeout" | "loop";
+export type ProxyErrorKind =
+  | "bad_request"
+  | "forbidden"
+  | "method"
+  | "client_timeout"
+  | "too_large"
+  | "headers_too_large"
+  | "version"
+  | "no_route"
+  | "unavailable"
+  | "shed"
+  | "timeout"
+  | "loop";
 
 const STATUS: Record<ProxyErrorKind, number> = {
   bad_request: 400,
+  forbidden: 403,
   method: 405,
+  client_timeout: 408,
+  too_large: 413,
+  headers_too_large: 431,
+  version: 505,
   no_route: 502,
   unavailable: 502,
   loop: 502,

@@ -3,9 +3,11 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse, IncomingMessage } from "node:http";
 import type { ServerHttp2Stream } from "node:http2";
 import { constants as h2 } from "node:http2";
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
+import type { ProxyConfig } from "../config/schema";
+import { ProxyError } from "./errors";
 import { ERR_HEADER, headerSafe } from "./headers";
-import type { ProxyError } from "./errors";
+import { type BodySource, type RelayKind, type RelayWatcher, awaitingSender, resetStream } from "./relay";
 
 export interface Inbound {
   readonly method: string;
@@ -14,7 +16,7 @@ export interface Inbound {
   /** Origin-form path and query. */
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
-  readonly body: Readable;
+  readonly body: BodySource;
   readonly hasBody: boolean;
   readonly remoteAddress: string | undefined;
 }
@@ -79,13 +81,13 @@ export class Http1Outbound implements Outbound {
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly closeAfter: () => boolean,
+    private readonly closeAfter: (req: IncomingMessage) => boolean,
   ) {}
 
   respond(status: number, headers: OutgoingHttpHeaders): Writable | undefined {
     const { res } = this;
     if (res.destroyed) return undefined;
-    if (this.closeAfter()) headers.connection = "close";
+    if (this.closeAfter(this.req)) headers.connection = "close";
     res.writeHead(status, headers);
     return res;
   }
@@ -99,7 +101,7 @@ export class Http1Outbound implements Outbound {
     const { headers, body } = errorHead(err);
     headers["content-length"] = Buffer.byteLength(body);
     // A request body we did not read would be taken for the next request.
-    if (!this.req.complete || this.closeAfter()) headers.connection = "close";
+    if (!this.req.complete || this.closeAfter(this.req)) headers.connection = "close";
     res.writeHead(err.status, headers);
     res.end(body);
   }
@@ -142,7 +144,7 @@ export class Http2Outbound implements Outbound {
       return;
     }
     if (stream.headersSent) {
-      stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+      resetStream(stream, false);
       return;
     }
     const { headers, body } = errorHead(err);
@@ -150,10 +152,13 @@ export class Http2Outbound implements Outbound {
     headers["content-length"] = Buffer.byteLength(body);
     stream.respond(headers);
     stream.end(body);
+    // The answer does not depend on the rest of the request: RST_STREAM
+    // NO_ERROR after it asks the sender to stop sending (RFC 9113 8.1).
+    if (!stream.readableEnded) stream.close(h2.NGHTTP2_NO_ERROR);
   }
 
   abort(): void {
-    if (!this.stream.destroyed) this.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    resetStream(this.stream, false);
   }
 
   get headersSent(): boolean {
@@ -165,7 +170,7 @@ export class Http2Outbound implements Outbound {
   }
 }
 
-export function http1Outbound(req: IncomingMessage, res: ServerResponse, closeAfter: () => boolean): Outbound {
+export function http1Outbound(req: IncomingMessage, res: ServerResponse, closeAfter: (req: IncomingMessage) => boolean): Outbound {
   return new Http1Outbound(req, res, closeAfter);
 }
 
@@ -191,6 +196,11 @@ export interface ForwardOutcome {
    * processed the request, so only an idempotent request may be tried again.
    */
   readonly maybeProcessed?: boolean;
+  /**
+   * With `retryable`: the connection was closing (GOAWAY), not the endpoint
+   * failing, so the same endpoint may be tried on a new connection.
+   */
+  readonly connectionClosing?: boolean;
 }
 
 export function elapsed(startedAt: number): number {
@@ -201,12 +211,15 @@ function fireTimeout(attempt: ForwardAttempt): void {
   attempt.timedOut();
 }
 
+export type ForwardLimits = Pick<ProxyConfig["limits"], "requestTimeoutMs" | "maxRequestBodyBytes">;
+
 /**
  * One forwarding attempt's state, shared by the HTTP/1.1 and HTTP/2 forwarders:
- * it settles once, with a ForwardOutcome, and clears its timeout. Subclasses say
- * what a timeout and a departed client do to their upstream.
+ * it settles once, with a ForwardOutcome, and clears its timeout. It decides
+ * whose fault each ending is (the client's never counts against the upstream);
+ * subclasses say how to reset their upstream.
  */
-export abstract class ForwardAttempt implements AbortWatcher {
+export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
   settled = false;
   status = 0;
   headSeconds = 0;
@@ -215,21 +228,66 @@ export abstract class ForwardAttempt implements AbortWatcher {
   private resolve!: (o: ForwardOutcome) => void;
 
   constructor(
+    readonly inbound: Inbound,
     readonly outbound: Outbound,
-    readonly timeoutMs: number,
+    readonly limits: ForwardLimits,
     readonly startedAt: number,
   ) {
-    this.timer = setTimeout(fireTimeout, timeoutMs, this);
+    this.timer = setTimeout(fireTimeout, limits.requestTimeoutMs, this);
     this.promise = new Promise((resolve) => {
       this.resolve = resolve;
     });
   }
 
-  /** No response head within timeoutMs. */
-  abstract timedOut(): void;
-  abstract clientGone(): void;
+  /** Names the upstream in errors, e.g. "peer 10.0.0.5:4141". */
+  abstract get describe(): string;
+  /** Cuts the request to the upstream off, so it is never taken as complete. */
+  abstract resetUpstream(): void;
 
-  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean): void {
+  /** No response head within requestTimeoutMs. */
+  timedOut(): void {
+    const ms = this.limits.requestTimeoutMs;
+    // A body still trickling in is the client's doing (408); the upstream is not blamed.
+    const clientSlow = this.inbound.hasBody && awaitingSender(this.inbound.body);
+    const err = clientSlow
+      ? new ProxyError("client_timeout", `request body not received within ${ms} ms (limits.requestTimeoutMs)`)
+      : new ProxyError("timeout", `timeout after ${ms} ms waiting for ${this.describe}`);
+    this.resetUpstream();
+    this.outbound.fail(err);
+    this.settle(err.status, clientSlow);
+  }
+
+  clientGone(): void {
+    this.resetUpstream();
+    this.settle(0, true);
+  }
+
+  relayEnded(kind: RelayKind): void {
+    if (kind === "response") this.settle(this.status, true);
+  }
+
+  relayBroken(kind: RelayKind, tooLarge: boolean): void {
+    if (kind === "response") {
+      // The upstream's response stopped short: the client must see it cut off too.
+      this.outbound.abort();
+      this.settle(this.status, false);
+      return;
+    }
+    this.resetUpstream();
+    if (!tooLarge) {
+      // The client reset, closed or garbled its body; node's parser answers a garbled one.
+      this.settle(0, true);
+      return;
+    }
+    const err = new ProxyError(
+      "too_large",
+      `request body larger than limits.maxRequestBodyBytes (${this.limits.maxRequestBodyBytes} bytes)`,
+    );
+    this.outbound.fail(err);
+    this.settle(this.outbound.headersSent ? this.status : err.status, true);
+  }
+
+  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean, connectionClosing?: boolean): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
@@ -237,7 +295,14 @@ export abstract class ForwardAttempt implements AbortWatcher {
     this.resolve(
       retryable === undefined
         ? { status, headSeconds, upstreamOk }
-        : { status, headSeconds, upstreamOk, retryable, maybeProcessed: maybeProcessed === true },
+        : {
+            status,
+            headSeconds,
+            upstreamOk,
+            retryable,
+            maybeProcessed: maybeProcessed === true,
+            connectionClosing: connectionClosing === true,
+          },
     );
   }
 }

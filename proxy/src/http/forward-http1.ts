@@ -7,8 +7,9 @@
 import { Agent, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, request } from "node:http";
 import { errorMessage } from "../telemetry/log";
 import { ProxyError } from "./errors";
-import { type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
+import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
 import { endToEndHeaders } from "./headers";
+import { relay } from "./relay";
 
 export function createEndpointAgent(): Agent {
   return new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo" });
@@ -28,27 +29,25 @@ class Http1Exchange extends ForwardAttempt {
   constructor(
     readonly upstream: ClientRequest,
     readonly target: Http1Target,
+    inbound: Inbound,
     outbound: Outbound,
-    timeoutMs: number,
+    limits: ForwardLimits,
     startedAt: number,
   ) {
-    super(outbound, timeoutMs, startedAt);
+    super(inbound, outbound, limits, startedAt);
   }
 
-  timedOut(): void {
-    const err = new ProxyError("timeout", `timeout after ${this.timeoutMs} ms waiting for ${this.target.describe}`);
-    this.upstream.destroy();
-    this.outbound.fail(err);
-    this.settle(err.status, false);
+  get describe(): string {
+    return this.target.describe;
   }
 
-  clientGone(): void {
+  /** Destroys the socket: the app sees the request aborted, without its last chunk or full length. */
+  resetUpstream(): void {
     this.upstream.destroy();
-    this.settle(0, true);
   }
 }
 
-function onResponse(this: Carrier<ClientRequest>, res: Carrier<IncomingMessage>): void {
+function onResponse(this: Carrier<ClientRequest>, res: IncomingMessage): void {
   const x = this[EXCHANGE]!;
   clearTimeout(x.timer);
   x.status = res.statusCode ?? 502;
@@ -59,29 +58,7 @@ function onResponse(this: Carrier<ClientRequest>, res: Carrier<IncomingMessage>)
     x.settle(0, true);
     return;
   }
-  res[EXCHANGE] = x;
-  res.pipe(sink);
-  res.on("end", onResponseEnd);
-  res.on("error", onResponseError);
-  res.on("close", onResponseClose);
-}
-
-function onResponseEnd(this: Carrier<IncomingMessage>): void {
-  const x = this[EXCHANGE]!;
-  x.settle(x.status, true);
-}
-
-function onResponseError(this: Carrier<IncomingMessage>): void {
-  const x = this[EXCHANGE]!;
-  x.outbound.abort();
-  x.settle(x.status, false);
-}
-
-function onResponseClose(this: Carrier<IncomingMessage>): void {
-  if (this.complete) return;
-  const x = this[EXCHANGE]!;
-  x.outbound.abort();
-  x.settle(x.status, false);
+  relay(res, sink, x, "response");
 }
 
 function onRequestError(this: Carrier<ClientRequest>, err: Error): void {
@@ -100,7 +77,7 @@ export function forwardHttp1(
   inbound: Inbound,
   outbound: Outbound,
   headers: OutgoingHttpHeaders,
-  timeoutMs: number,
+  limits: ForwardLimits,
   startedAt: number,
 ): Promise<ForwardOutcome> {
   headers.host = inbound.authority;
@@ -113,12 +90,12 @@ export function forwardHttp1(
     agent,
     setHost: false,
   });
-  const x = new Http1Exchange(upstream, target, outbound, timeoutMs, startedAt);
+  const x = new Http1Exchange(upstream, target, inbound, outbound, limits, startedAt);
   upstream[EXCHANGE] = x;
   upstream.on("response", onResponse);
   upstream.on("error", onRequestError);
   outbound.watch(x);
-  if (inbound.hasBody) inbound.body.pipe(upstream);
+  if (inbound.hasBody) relay(inbound.body, upstream, x, "request", limits.maxRequestBodyBytes);
   else upstream.end();
   return x.promise;
 }

@@ -6,8 +6,9 @@
 // no closures are built per request.
 import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, constants as h2 } from "node:http2";
 import { ProxyError } from "./errors";
-import { type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
+import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
 import { endToEndHeaders } from "./headers";
+import { relay, resetStream } from "./relay";
 
 /**
  * Errors that prove the peer never processed the stream, so it may be retried
@@ -30,11 +31,12 @@ class PeerExchange extends ForwardAttempt {
     readonly stream: ClientHttp2Stream,
     readonly peerIp: string,
     readonly peerPort: number,
+    inbound: Inbound,
     outbound: Outbound,
-    timeoutMs: number,
+    limits: ForwardLimits,
     startedAt: number,
   ) {
-    super(outbound, timeoutMs, startedAt);
+    super(inbound, outbound, limits, startedAt);
   }
 
   /** "ip:port", for messages. */
@@ -42,16 +44,12 @@ class PeerExchange extends ForwardAttempt {
     return `${this.peerIp}:${this.peerPort}`;
   }
 
-  timedOut(): void {
-    this.stream.close(h2.NGHTTP2_CANCEL);
-    const e = new ProxyError("timeout", `timeout after ${this.timeoutMs} ms waiting for peer ${this.peer}`);
-    this.outbound.fail(e);
-    this.settle(e.status, false);
+  get describe(): string {
+    return `peer ${this.peer}`;
   }
 
-  clientGone(): void {
-    if (!this.stream.closed) this.stream.close(h2.NGHTTP2_CANCEL);
-    this.settle(0, true);
+  resetUpstream(): void {
+    resetStream(this.stream, true);
   }
 
   /** The stream broke without a refusal: retryable (if idempotent) until a response began, else cut short. */
@@ -74,16 +72,11 @@ function onResponse(this: Carrier, h: IncomingHttpHeaders): void {
   const sink = x.outbound.respond(x.status, endToEndHeaders(h));
   x.headSeconds = elapsed(x.startedAt);
   if (sink === undefined) {
-    this.close(h2.NGHTTP2_CANCEL);
+    resetStream(this, true);
     x.settle(0, true);
     return;
   }
-  this.pipe(sink);
-}
-
-function onEnd(this: Carrier): void {
-  const x = this[EXCHANGE]!;
-  x.settle(x.status, true);
+  relay(this, sink, x, "response");
 }
 
 function onError(this: Carrier, err: NodeJS.ErrnoException): void {
@@ -91,7 +84,10 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
   if (x.settled) return;
   if (x.status === 0 && neverProcessed(err, this.rstCode)) {
     const e = new ProxyError("unavailable", `peer ${x.peer} refused the request: ${err.message}`);
-    x.settle(e.status, false, e);
+    // A GOAWAY (the peer closing an idle session, or draining) is no failure
+    // of the endpoint: it may be tried again on a new connection.
+    const closing = err.code === "ERR_HTTP2_GOAWAY_SESSION" || err.code === "ERR_HTTP2_INVALID_SESSION";
+    x.settle(e.status, closing, e, false, closing);
     return;
   }
   x.broke(new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`));
@@ -119,7 +115,7 @@ export function forwardToPeer(
   inbound: Inbound,
   outbound: Outbound,
   headers: OutgoingHttpHeaders,
-  timeoutMs: number,
+  limits: ForwardLimits,
   startedAt: number,
 ): Promise<ForwardOutcome> {
   headers[":method"] = inbound.method;
@@ -135,13 +131,12 @@ export function forwardToPeer(
     const e = new ProxyError("unavailable", `peer ${peerIp}:${peerPort} connection closed: ${(err as Error).message}`);
     return Promise.resolve({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false, retryable: e });
   }
-  const x = new PeerExchange(stream, peerIp, peerPort, outbound, timeoutMs, startedAt);
+  const x = new PeerExchange(stream, peerIp, peerPort, inbound, outbound, limits, startedAt);
   stream[EXCHANGE] = x;
   stream.on("response", onResponse);
-  stream.on("end", onEnd);
   stream.on("error", onError);
   stream.on("close", onClose);
   outbound.watch(x);
-  if (inbound.hasBody) inbound.body.pipe(stream);
+  if (inbound.hasBody) relay(inbound.body, stream, x, "request", limits.maxRequestBodyBytes);
   return x.promise;
 }

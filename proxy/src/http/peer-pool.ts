@@ -5,15 +5,17 @@
 import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { connect as tlsConnect } from "node:tls";
 import { MIN_TLS_VERSION } from "../tls/material";
-import { classifyTlsError } from "../tls/peer-identity";
+import { checkServerMeshIdentity, classifyTlsError } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
+import type { HopHeaderSettings } from "./hop-limits";
 
 export interface PeerPoolOptions {
   readonly identity: string;
   readonly connectTimeoutMs: number;
+  readonly headers: HopHeaderSettings;
 }
 
 export class PeerConnectError extends Error {
@@ -93,7 +95,7 @@ export class PeerPool {
 
   private open(host: string, port: number): Entry {
     const key = `${host}:${port}`;
-    const { identity, connectTimeoutMs } = this.opts;
+    const { identity, connectTimeoutMs, headers } = this.opts;
     const material = this.tls.current;
     const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
       createConnection: () =>
@@ -103,10 +105,12 @@ export class PeerPool {
           secureContext: material.clientContext,
           // Peers are dialled by pod IP; what they must prove is the mesh identity.
           servername: identity,
+          checkServerIdentity: checkServerMeshIdentity,
           ALPNProtocols: ["h2"],
           minVersion: MIN_TLS_VERSION,
         }).setNoDelay(true),
-      settings: { enablePush: false, initialWindowSize: WINDOW },
+      settings: { enablePush: false, initialWindowSize: WINDOW, maxHeaderListSize: headers.maxHeaderListSize },
+      maxHeaderListPairs: headers.maxHeaderListPairs,
       maxSessionMemory: 64,
     });
     // The handlers below run on later events, after `entry` exists.

@@ -1,8 +1,11 @@
-// Port 4141: mutual TLS 1.3 from peer proxies. The handshake asks for a client
-// certificate; after it, the peer must have a chain to a trusted CA and the
-// mesh identity, or the connection is closed before a byte of it is read. Peers
-// speak HTTP/2 (ALPN h2); HTTP/1.1 over TLS is accepted too, for operators
-// checking a node with curl and the mesh certificate.
+// Port 4141: mutual TLS 1.3 from peer proxies. The handshake requires a client
+// certificate (without one the client gets a certificate_required alert); after
+// it, the peer must have a chain to a trusted CA and the mesh identity, or the
+// connection is closed before a byte of it is read. Peers speak HTTP/2 (ALPN
+// h2); HTTP/1.1 over TLS is accepted too, for operators checking a node with
+// curl and the mesh certificate. Admitted connections are checked again as time
+// passes and the bundle changes, and closed gracefully once their peer would no
+// longer be admitted; HTTP/2 sessions with no stream are closed when idle.
 import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer as createHttpServer } from "node:http";
 import {
   type Http2Server,
@@ -11,15 +14,18 @@ import {
   type ServerHttp2Stream,
   createServer as createH2Server,
 } from "node:http2";
+import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from "node:tls";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
 import { type Inbound, http1Outbound, http2Outbound } from "../http/exchange";
 import { splitDtabLines } from "../routing/dtab-header";
+import { hopHeaderSettings } from "../http/hop-limits";
+import { checkAuthority, checkDeclaredLength, checkHttp1Head } from "../http/request-head";
 import type { IncomingRouter } from "../routing/incoming-router";
 import { MIN_TLS_VERSION, type TlsMaterial } from "../tls/material";
-import { checkPeer, classifyTlsError } from "../tls/peer-identity";
+import { authorizationCode, checkPeer, classifyTlsError, classifyVerifyError, peerStanding } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
@@ -27,21 +33,46 @@ import { ConnectionTracker, answerClientError, listen, refuseTunnels } from "./s
 
 const WINDOW = 16 * 1024 * 1024;
 
+/** An admitted HTTP/2 session: its peer's certificate and how many streams it has open. */
+class PeerSession {
+  streams = 0;
+  retired = false;
+  readonly idle: NodeJS.Timeout;
+
+  constructor(
+    readonly session: ServerHttp2Session,
+    readonly cert: X509Certificate,
+    idleMs: number,
+    listener: IncomingListener,
+  ) {
+    this.idle = setTimeout(closeIfIdle, idleMs, this, listener);
+    this.idle.unref();
+  }
+}
+
+const PEER = Symbol("zt-mesh.peer-session");
+type PeerStream = ServerHttp2Stream & { [PEER]?: PeerSession };
+
 export class IncomingListener {
   readonly server: TlsServer;
   private readonly h2: Http2Server;
   private readonly h1: HttpServer;
-  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly sessions = new Map<ServerHttp2Session, PeerSession>();
+  /** HTTP/1.1 connections and their peer's certificate. */
+  private readonly h1Peers = new Map<TLSSocket, X509Certificate>();
+  /** HTTP/1.1 connections whose peer is no longer admitted: closed after their response. */
+  private readonly retired = new WeakSet<Socket>();
+  private readonly sweeper: NodeJS.Timeout;
   private readonly connections: ConnectionTracker;
   private pending = 0;
   private draining = false;
-  private readonly isDraining = (): boolean => this.draining;
+  private readonly closeAfter = (req: IncomingMessage): boolean => this.draining || this.retired.has(req.socket);
 
   constructor(
     private readonly live: LiveConfig,
     private readonly router: IncomingRouter,
-    tls: TlsStore,
-    private readonly metrics: MeshMetrics,
+    private readonly tls: TlsStore,
+    readonly metrics: MeshMetrics,
     private readonly log: Logger,
   ) {
     const { limits, tls: tlsConfig } = live.current.config;
@@ -51,22 +82,35 @@ export class IncomingListener {
       // Small HTTP/2 frames must not wait for delayed ACKs (see http/peer-pool.ts).
       noDelay: true,
     });
-    tls.onReload((m) => this.server.setSecureContext(this.serverOptions(m)));
+    tls.onReload((m) => {
+      this.server.setSecureContext(this.serverOptions(m));
+      this.sweep();
+    });
+    // Certificates expire between reloads too.
+    this.sweeper = setInterval(() => this.sweep(), tlsConfig.reloadIntervalMs);
+    this.sweeper.unref();
     this.connections = new ConnectionTracker(this.server, metrics, "incoming");
 
+    const hop = hopHeaderSettings(limits);
     this.h2 = createH2Server({
       settings: {
         maxConcurrentStreams: limits.maxConcurrentStreams,
-        maxHeaderListSize: limits.maxHeaderBytes,
+        maxHeaderListSize: hop.maxHeaderListSize,
         initialWindowSize: WINDOW,
         enablePush: false,
       },
       maxSessionMemory: 64,
-      maxHeaderListPairs: 256,
+      maxHeaderListPairs: hop.maxHeaderListPairs,
     });
     this.h2.on("session", (session: ServerHttp2Session) => {
-      this.sessions.add(session);
-      session.once("close", () => this.sessions.delete(session));
+      // Admitted in 'secureConnection', so the certificate is there.
+      const cert = (session.socket as TLSSocket).getPeerX509Certificate()!;
+      const peer = new PeerSession(session, cert, this.live.current.config.limits.peerSessionIdleTimeoutMs, this);
+      this.sessions.set(session, peer);
+      session.once("close", () => {
+        clearTimeout(peer.idle);
+        this.sessions.delete(session);
+      });
       session.once("connect", () => session.setLocalWindowSize(WINDOW));
       if (this.draining) session.close();
     });
@@ -102,11 +146,19 @@ export class IncomingListener {
         return;
       }
       this.metrics.tlsHandshakes.labels("server").inc();
-      if (socket.alpnProtocol === "h2") this.h2.emit("connection", socket);
-      else this.h1.emit("connection", socket);
+      if (socket.alpnProtocol === "h2") {
+        this.h2.emit("connection", socket);
+        return;
+      }
+      this.h1Peers.set(socket, socket.getPeerX509Certificate()!);
+      socket.once("close", () => this.h1Peers.delete(socket));
+      this.h1.emit("connection", socket);
     });
     this.server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      const reason = classifyTlsError(err.code, err.message);
+      // node verifies the chain after the handshake and, refusing it, destroys
+      // the socket: the error is then a reset, and the reason is on the socket.
+      const refused = authorizationCode(socket);
+      const reason = refused !== undefined ? classifyVerifyError(refused) : classifyTlsError(err.code, err.message);
       this.metrics.tlsHandshakeFailures.labels("server", reason).inc();
       this.log.info("tls_handshake_failed", { reason, code: err.code, remote: socket.remoteAddress });
       socket.destroy();
@@ -123,8 +175,9 @@ export class IncomingListener {
 
   async drain(deadline: number): Promise<void> {
     this.draining = true;
+    clearInterval(this.sweeper);
     this.server.close();
-    for (const s of this.sessions) s.close();
+    for (const s of this.sessions.keys()) s.close();
     this.h1.close();
     await this.connections.waitIdle(() => this.pending === 0, deadline);
     for (const socket of this.connections.sockets) socket.destroy();
@@ -134,12 +187,48 @@ export class IncomingListener {
     return {
       ...m.options,
       minVersion: MIN_TLS_VERSION,
-      // Verification result is checked after the handshake (checkPeer), so a
-      // refusal can be counted by its precise reason.
+      // A missing certificate fails the handshake with a certificate_required
+      // alert. node checks the chain only after the handshake, in JavaScript,
+      // and has no way to send an alert then: a bad chain is refused by closing
+      // the connection, its reason kept on the socket (tlsClientError below).
       requestCert: true,
-      rejectUnauthorized: false,
+      rejectUnauthorized: true,
       ALPNProtocols: ["h2", "http/1.1"],
     };
+  }
+
+  /**
+   * Closes, gracefully, the connections whose peer would not be admitted now:
+   * HTTP/2 sessions get GOAWAY and their streams finish; HTTP/1.1 connections
+   * close after the response in flight, idle ones at once.
+   */
+  private sweep(): void {
+    const { cas } = this.tls.current;
+    const { identity } = this.live.current.config.tls;
+    const now = Date.now();
+    for (const peer of this.sessions.values()) {
+      if (peer.retired || peer.session.destroyed) continue;
+      const failure = peerStanding(peer.cert, cas, identity, now);
+      if (failure === undefined) continue;
+      peer.retired = true;
+      this.retire(failure, peer.session.socket?.remoteAddress);
+      peer.session.close();
+    }
+    let h1Retired = false;
+    for (const [socket, cert] of this.h1Peers) {
+      if (this.retired.has(socket)) continue;
+      const failure = peerStanding(cert, cas, identity, now);
+      if (failure === undefined) continue;
+      this.retired.add(socket);
+      this.retire(failure, socket.remoteAddress);
+      h1Retired = true;
+    }
+    if (h1Retired) this.h1.closeIdleConnections();
+  }
+
+  private retire(reason: string, remote: string | undefined): void {
+    this.metrics.peerSessionsClosed.labels(reason).inc();
+    this.log.warn("peer_session_closed", { reason, remote });
   }
 
   private admit(): boolean {
@@ -157,11 +246,17 @@ export class IncomingListener {
     this.metrics.pending.incoming.value--;
   };
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
+  private onStream(stream: PeerStream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
     // A peer resetting its stream (its client left mid-body) surfaces as an
     // 'error' here; 'close' does the cleanup, and without a listener the error
     // would be thrown and end the process.
     stream.on("error", ignoreStreamError);
+    const peer = stream.session === undefined ? undefined : this.sessions.get(stream.session as ServerHttp2Session);
+    if (peer !== undefined) {
+      peer.streams++;
+      stream[PEER] = peer;
+      stream.once("close", onPeerStreamClose);
+    }
     const outbound = http2Outbound(stream);
     if (!this.admit()) {
       outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
@@ -174,9 +269,17 @@ export class IncomingListener {
       return;
     }
     splitDtabLines(headers, rawHeaders);
+    const authority = headers[":authority"] ?? headers.host ?? "";
+    const refusal =
+      checkAuthority(authority) ??
+      checkDeclaredLength(headers["content-length"], this.live.current.config.limits.maxRequestBodyBytes);
+    if (refusal !== undefined) {
+      outbound.fail(refusal);
+      return;
+    }
     const inbound: Inbound = {
       method,
-      authority: headers[":authority"] ?? headers.host ?? "",
+      authority,
       path: headers[":path"] ?? "/",
       headers,
       body: stream,
@@ -187,19 +290,21 @@ export class IncomingListener {
   }
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {
-    const outbound = http1Outbound(req, res, this.isDraining);
+    const outbound = http1Outbound(req, res, this.closeAfter);
     if (!this.admit()) {
       outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
       return;
     }
     res.once("close", this.release);
     const url = req.url ?? "/";
-    if (req.method === "CONNECT" || !url.startsWith("/")) {
-      outbound.fail(
-        req.method === "CONNECT"
-          ? new ProxyError("method", "CONNECT tunnels are not supported by the mesh")
-          : new ProxyError("bad_request", "the incoming listener takes origin-form requests"),
-      );
+    const refusal =
+      req.method === "CONNECT"
+        ? new ProxyError("method", "CONNECT tunnels are not supported by the mesh")
+        : !url.startsWith("/")
+          ? new ProxyError("bad_request", "the incoming listener takes origin-form requests")
+          : (checkHttp1Head(req, this.live.current.config.limits) ?? checkAuthority(req.headers.host ?? ""));
+    if (refusal !== undefined) {
+      outbound.fail(refusal);
       return;
     }
     splitDtabLines(req.headers, req.rawHeaders);
@@ -219,3 +324,15 @@ export class IncomingListener {
 }
 
 function ignoreStreamError(): void {}
+
+function onPeerStreamClose(this: PeerStream): void {
+  const peer = this[PEER]!;
+  if (--peer.streams === 0) peer.idle.refresh();
+}
+
+function closeIfIdle(peer: PeerSession, listener: IncomingListener): void {
+  const { session } = peer;
+  if (peer.streams > 0 || session.closed || session.destroyed) return;
+  listener.metrics.peerSessionsClosed.labels("idle").inc();
+  session.close();
+}

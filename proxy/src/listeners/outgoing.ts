@@ -6,6 +6,7 @@ import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
 import { type Inbound, http1Outbound } from "../http/exchange";
 import { splitDtabLines } from "../routing/dtab-header";
+import { checkAuthority, checkHttp1Head } from "../http/request-head";
 import type { OutgoingRouter } from "../routing/outgoing-router";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { ConnectionTracker, answerClientError, listen, refuseTunnels } from "./server-util";
@@ -65,7 +66,8 @@ export class OutgoingListener {
     this.metrics.pending.outgoing.value++;
     res.once("close", this.onResponseClose);
 
-    const target = parseTarget(req);
+    const refusal = checkHttp1Head(req, this.live.current.config.limits);
+    const target = refusal ?? parseTarget(req);
     if (target instanceof ProxyError) {
       outbound.fail(target);
       return;
@@ -91,11 +93,14 @@ export class OutgoingListener {
   };
 }
 
-/** Splits the request target into authority and origin-form path. */
+/** Splits the request target into authority (checked) and origin-form path. */
 export function parseTarget(req: IncomingMessage): { authority: string; path: string } | ProxyError {
   const url = req.url ?? "";
   if (req.method === "CONNECT") return new ProxyError("method", "CONNECT tunnels are not supported by the mesh");
-  if (url.startsWith("/")) return { authority: req.headers.host ?? "", path: url };
+  if (url.startsWith("/")) {
+    const authority = req.headers.host ?? "";
+    return checkAuthority(authority) ?? { authority, path: url };
+  }
   const lower = url.slice(0, 8).toLowerCase();
   if (lower.startsWith("http://")) {
     const rest = url.slice(7);
@@ -105,12 +110,8 @@ export function parseTarget(req: IncomingMessage): { authority: string; path: st
       if (i !== -1 && i < end) end = i;
     }
     const authority = rest.slice(0, end);
-    const at = authority.lastIndexOf("@");
     const path = rest.slice(end);
-    return {
-      authority: at === -1 ? authority : authority.slice(at + 1),
-      path: path === "" ? "/" : path.startsWith("/") ? path : `/${path}`,
-    };
+    return checkAuthority(authority) ?? { authority, path: path === "" ? "/" : path.startsWith("/") ? path : `/${path}` };
   }
   if (lower.startsWith("https://")) {
     return new ProxyError("bad_request", "https:// targets cannot be proxied: send plain http and the mesh encrypts it");

@@ -1,11 +1,12 @@
 // The incoming side: a request from an authenticated peer proxy is bound through
 // the incoming dtab to endpoints on this node only, and handed to the local pod
-// over plain HTTP/1.1 (it never leaves the node).
+// over plain HTTP/1.1 (it never leaves the node). A name bound to an address
+// (/$/inet) rather than a Service is refused, whichever dtab bound it.
 import type { Agent, OutgoingHttpHeaders } from "node:http";
 import type { Endpoint } from "../discovery/endpoint-index";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type Inbound, type Outbound, elapsed } from "../http/exchange";
+import { type ForwardLimits, type Inbound, type Outbound, elapsed } from "../http/exchange";
 import { forwardHttp1 } from "../http/forward-http1";
 import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
 import type { Logger } from "../telemetry/log";
@@ -58,19 +59,21 @@ export class IncomingRouter {
       const res = this.d.resolver.resolve(dtabs, ["svc", host], typeof hint === "string" ? hint : undefined);
       if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
       const dest = res.dest;
+      if (dest.kind !== "service") {
+        // A peer holds a mesh certificate, not this node's trust: it may reach
+        // the Services on this node, never an address of its choosing (the
+        // node's admin port, the API server).
+        this.d.metrics.incomingAddressRefused.inc();
+        throw new ProxyError(
+          "forbidden",
+          `${name} is bound to the address ${dest.id}: the incoming listener forwards only to Services on node ${this.d.nodeName}`,
+        );
+      }
+      service = dest.service;
       const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
       headers.via = appendVia(inbound.headers.via);
       if (!authenticated) delete headers[DTAB_HEADER];
-      const timeout = config.limits.requestTimeoutMs;
-
-      if (dest.kind === "inet") {
-        service = dest.id;
-        const target = { host: dest.host, port: dest.port, describe: dest.id };
-        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, headers, timeout, started)).status;
-      } else {
-        service = dest.service;
-        status = await this.toEndpoint(dest, name, inbound, outbound, headers, timeout, started);
-      }
+      status = await this.toEndpoint(dest, name, inbound, outbound, headers, config.limits, started);
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
       outbound.fail(e);
@@ -93,7 +96,7 @@ export class IncomingRouter {
     inbound: Inbound,
     outbound: Outbound,
     headers: OutgoingHttpHeaders,
-    timeout: number,
+    limits: ForwardLimits,
     started: number,
   ): Promise<number> {
     const { endpoints } = dest;
@@ -108,7 +111,7 @@ export class IncomingRouter {
     const stats = this.d.balancer.start(endpoint.key);
     const t0 = performance.now();
     const target = { host: endpoint.ip, port: endpoint.port, describe: `endpoint ${endpoint.key} of ${dest.id}` };
-    const o = await forwardHttp1(this.d.agent, target, inbound, outbound, headers, timeout, started);
+    const o = await forwardHttp1(this.d.agent, target, inbound, outbound, headers, limits, started);
     this.d.balancer.finish(endpoint.key, stats, o.upstreamOk, performance.now() - t0);
     return o.status;
   }

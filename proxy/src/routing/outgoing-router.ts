@@ -67,7 +67,7 @@ export class OutgoingRouter {
         service = dest.id;
         const { config } = this.d.live.current;
         const target = { host: dest.host, port: dest.port, describe: dest.id };
-        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, plan.headers, config.limits.requestTimeoutMs, started)).status;
+        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, plan.headers, config.limits, started)).status;
       } else {
         service = dest.service;
         status = await this.toPeers(dest, plan.name, inbound, outbound, plan.headers, started);
@@ -138,6 +138,8 @@ export class OutgoingRouter {
     // Endpoints already tried for this request; only made when one fails.
     let tried: Set<string> | undefined;
     let lastError: ProxyError | undefined;
+    // One new connection to an endpoint whose connection was closing.
+    let redialed = false;
 
     for (;;) {
       const endpoint: Endpoint | undefined = balancer.pick(dest.endpoints, tried);
@@ -161,7 +163,7 @@ export class OutgoingRouter {
         const acquired = pool.acquire(peerIp, port);
         const session = acquired instanceof Promise ? await acquired : acquired;
         headers[DST_ENDPOINT_HEADER] = endpoint.key;
-        outcome = await forwardToPeer(session, peerIp, port, inbound, outbound, headers, config.limits.requestTimeoutMs, started);
+        outcome = await forwardToPeer(session, peerIp, port, inbound, outbound, headers, config.limits, started);
       } catch (err) {
         // Connecting failed: nothing of the request was sent or read.
         const e = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);
@@ -170,7 +172,8 @@ export class OutgoingRouter {
       balancer.finish(endpoint.key, stats, outcome.upstreamOk, performance.now() - t0);
       if (outcome.retryable === undefined) return outcome.status;
 
-      (tried ??= new Set()).add(endpoint.key);
+      if (outcome.connectionClosing === true && !redialed) redialed = true;
+      else (tried ??= new Set()).add(endpoint.key);
       lastError = outcome.retryable;
       const bodyUntouched = !inbound.hasBody || inbound.body.readableDidRead === false;
       // Never processed (refused, not connected): any method may go elsewhere.

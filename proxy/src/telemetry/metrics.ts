@@ -129,6 +129,17 @@ export class MeshMetrics {
     help: "l5d-dtab headers dropped because the sender is not allowed to re-route.",
     registers: [this.registry],
   });
+  readonly incomingAddressRefused = new Counter({
+    name: "mesh_incoming_address_refused_total",
+    help: "Requests on 4141 refused (403) because their name was bound to an address (/$/inet) rather than a Service on this node.",
+    registers: [this.registry],
+  });
+  readonly peerSessionsClosed = new Counter({
+    name: "mesh_peer_sessions_closed_total",
+    help: "Connections on 4141 this proxy closed gracefully: idle (no stream for limits.peerSessionIdleTimeoutMs), or the peer's certificate no longer admitted (expired, CA left the bundle).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly discoverySynced = new Gauge({
     name: "mesh_discovery_synced",
     help: "1 once the Kubernetes watch for this resource has completed its first list.",

@@ -4,6 +4,7 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { type SecureContext, type SecureContextOptions, createSecureContext } from "node:tls";
+import { carriesIdentity } from "./peer-identity";
 
 export interface TlsFiles {
   readonly caBundle: string;
@@ -32,15 +33,6 @@ export function splitPemCertificates(pem: string): X509Certificate[] {
   return (pem.match(PEM_CERT) ?? []).map((block) => new X509Certificate(block));
 }
 
-/** The DNS names in a certificate's subjectAltName. */
-export function dnsNames(cert: X509Certificate): string[] {
-  const san = cert.subjectAltName ?? "";
-  return san
-    .split(/,\s*/)
-    .filter((e) => e.startsWith("DNS:"))
-    .map((e) => e.slice(4));
-}
-
 export function buildMaterial(caPem: string, certPem: string, keyPem: string, identity: string): TlsMaterial {
   const cas = splitPemCertificates(caPem);
   if (cas.length === 0) throw new TlsMaterialError("CA bundle holds no certificate");
@@ -56,7 +48,7 @@ export function buildMaterial(caPem: string, certPem: string, keyPem: string, id
   if (!cert.checkPrivateKey(key)) throw new TlsMaterialError("key does not match certificate");
   const issuer = cas.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
   if (issuer === undefined) throw new TlsMaterialError("certificate is not signed by any CA in the bundle");
-  if (!dnsNames(cert).includes(identity)) {
+  if (!carriesIdentity(cert, identity)) {
     throw new TlsMaterialError(`certificate does not carry the mesh identity ${identity}`);
   }
   const options: SecureContextOptions = {

@@ -1,7 +1,9 @@
 // Deciding whether the other end of a TLS connection is a mesh member, and
-// naming the reason when it is not. The reasons label the handshake-failure
-// metric, so they are a small fixed set.
-import { type PeerCertificate, type TLSSocket, checkServerIdentity } from "node:tls";
+// naming the reason when it is not: one check for both sides (4141 accepting,
+// the peer pool dialling) and for connections already open. The reasons label
+// metrics, so they are a small fixed set.
+import { X509Certificate } from "node:crypto";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 
 export type HandshakeFailure =
   | "no_client_certificate"
@@ -58,6 +60,7 @@ export function classifyTlsError(code: string | undefined, message: string): Han
     return "not_tls";
   }
   if (c === "ERR_TLS_HANDSHAKE_TIMEOUT") return "handshake_timeout";
+  if (c === "ERR_TLS_CERT_ALTNAME_INVALID") return "wrong_identity";
   if (c === "ECONNRESET" || c === "EPIPE") return "connection_reset";
   if (c === "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED") return "expired_certificate";
   if (c === "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA" || c === "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE") {
@@ -71,17 +74,55 @@ export function classifyTlsError(code: string | undefined, message: string): Han
 }
 
 /**
+ * Whether `cert` carries `identity` as one of its DNS subjectAltName entries,
+ * exactly: a wildcard entry does not match, and the subject CN is never looked at
+ * (node's checkServerIdentity would allow both).
+ */
+export function carriesIdentity(cert: X509Certificate, identity: string): boolean {
+  return cert.checkHost(identity, { subject: "never", wildcards: false, partialWildcards: false }) === identity;
+}
+
+/**
  * Checks a server-side socket after the handshake: a chain to a trusted CA
- * (verified by OpenSSL, reported in `authorized`) and the mesh identity.
+ * (verified by node, reported in `authorized`) and the mesh identity.
  * Returns undefined for a mesh member.
  */
 export function checkPeer(socket: TLSSocket, identity: string): HandshakeFailure | undefined {
-  const peer = socket.getPeerCertificate();
-  if (peer === null || peer === undefined || Object.keys(peer).length === 0) return "no_client_certificate";
-  if (!socket.authorized) {
-    const err = socket.authorizationError;
-    const code = typeof err === "string" ? err : (err as NodeJS.ErrnoException | null)?.code;
-    return classifyVerifyError(code);
-  }
-  return checkServerIdentity(identity, peer as PeerCertificate) === undefined ? undefined : "wrong_identity";
+  const peer = socket.getPeerX509Certificate();
+  if (peer === undefined) return "no_client_certificate";
+  if (!socket.authorized) return classifyVerifyError(authorizationCode(socket));
+  return carriesIdentity(peer, identity) ? undefined : "wrong_identity";
+}
+
+/** The verification code node recorded on a socket it refused, if any. */
+export function authorizationCode(socket: TLSSocket): string | undefined {
+  const err = socket.authorizationError;
+  return typeof err === "string" ? err : (err as NodeJS.ErrnoException | null | undefined)?.code;
+}
+
+/**
+ * tls.connect's checkServerIdentity for the dialling side: the peer must carry
+ * the mesh identity it was dialled for, by the same rule 4141 applies.
+ */
+export function checkServerMeshIdentity(identity: string, cert: PeerCertificate): Error | undefined {
+  if (carriesIdentity(new X509Certificate(cert.raw), identity)) return undefined;
+  const err: NodeJS.ErrnoException = new Error(`peer certificate does not carry the mesh identity ${identity} as a DNS subjectAltName`);
+  err.code = "ERR_TLS_CERT_ALTNAME_INVALID";
+  return err;
+}
+
+/**
+ * Whether a peer admitted earlier is still one: its certificate in date, issued
+ * by a CA still in the bundle, carrying the identity. Undefined if it is.
+ */
+export function peerStanding(
+  cert: X509Certificate,
+  cas: readonly X509Certificate[],
+  identity: string,
+  now: number,
+): HandshakeFailure | undefined {
+  if (now > cert.validToDate.getTime()) return "expired_certificate";
+  if (now < cert.validFromDate.getTime()) return "not_yet_valid_certificate";
+  if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return "untrusted_certificate";
+  return carriesIdentity(cert, identity) ? undefined : "wrong_identity";
 }
