@@ -57,7 +57,7 @@ function withoutCopyright(version: string): string {
 }
 
 /** The generated section: the figures table, the targets table and the machine line. */
-export function docsSection(report: BenchReport): string {
+function docsSection(report: BenchReport): string {
   const m = report.machine;
   const lines = [
     "| size | throughput, req/s: (a) / (b) / (c) | (b) ÷ (c) | p99 at 500 req/s, ms: (a) / (b) / (c) | added p99, ms: (b) / (c) | CPU s per 10k requests, out \\| in: (b) / (c) | peak RSS per proxy, MiB, out \\| in: (b) / (c) | TLS handshakes after warm-up: (b) / (c) |",

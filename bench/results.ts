@@ -244,7 +244,7 @@ export function renderTable(report: BenchReport): string {
   return lines.join("\n");
 }
 
-export function cpuSum(r: PathResult, procs: readonly string[]): number | undefined {
+function cpuSum(r: PathResult, procs: readonly string[]): number | undefined {
   let t = 0;
   for (const p of procs) {
     const v = r.processes[p]?.cpuPer10kAtMax;

@@ -13,9 +13,9 @@ export interface HelloWorldDemoArgs {
 }
 
 /** Port names the mesh's default dtab binds: `/#/io.l5d.k8s/<namespace>/http/<service>`. */
-export const DEMO_PORT_NAME = "http";
-export const HELLO_PORT = 7777;
-export const WORLD_PORT = 7778;
+const DEMO_PORT_NAME = "http";
+const HELLO_PORT = 7777;
+const WORLD_PORT = 7778;
 const DEMO_UID = 65532;
 
 interface App {

@@ -77,11 +77,11 @@ export const PROXY_COMMAND: readonly string[] = ["node", ...PROXY_NODE_FLAGS, "d
 const CONTAINER = "proxy";
 
 /** Labels on the proxy pods; the config's meshPodSelector is rendered from these. */
-export function proxyPodLabels(name: string): Record<string, string> {
+function proxyPodLabels(name: string): Record<string, string> {
   return { "app.kubernetes.io/name": "zt-mesh-proxy", "app.kubernetes.io/instance": name };
 }
 
-export function labelSelector(labels: Record<string, string>): string {
+function labelSelector(labels: Record<string, string>): string {
   return Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(",");

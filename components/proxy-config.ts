@@ -53,7 +53,7 @@ export class ProxyConfigError extends Error {
   }
 }
 
-export function proxyConfigInput(args: ProxyConfigArgs): ProxyConfigInput {
+function proxyConfigInput(args: ProxyConfigArgs): ProxyConfigInput {
   return {
     outgoing: {
       port: args.ports.outgoing,

@@ -28,12 +28,12 @@ interface DeclaredKey {
 }
 
 /** The program's project file: the one place each stack key and its default are declared. */
-export const PROJECT_FILE = join(__dirname, "..", "Pulumi.yaml");
+const PROJECT_FILE = join(__dirname, "..", "Pulumi.yaml");
 
 let declared: ReadonlyMap<string, DeclaredKey> | undefined;
 
 /** Pulumi.yaml's `config:` map, read once. */
-export function declaredKeys(): ReadonlyMap<string, DeclaredKey> {
+function declaredKeys(): ReadonlyMap<string, DeclaredKey> {
   if (declared === undefined) {
     const project = parseYaml(readFileSync(PROJECT_FILE, "utf8")) as { config?: Record<string, DeclaredKey> };
     declared = new Map(Object.entries(project.config ?? {}));
@@ -82,20 +82,20 @@ export class SettingsError extends Error {
 }
 
 /** Where the proxy image is published; the tag is the proxy package's version. */
-export const PROXY_IMAGE_REPOSITORY = "ghcr.io/zt-mesh/proxy";
+const PROXY_IMAGE_REPOSITORY = "ghcr.io/zt-mesh/proxy";
 
-export function proxyVersion(): string {
+function proxyVersion(): string {
   const pkg: unknown = JSON.parse(readFileSync(join(__dirname, "..", "proxy", "package.json"), "utf8"));
   const version = (pkg as { version?: unknown }).version;
   if (typeof version !== "string" || version === "") throw new Error("proxy/package.json has no version");
   return version;
 }
 
-export function defaultProxyImage(): string {
+function defaultProxyImage(): string {
   return `${PROXY_IMAGE_REPOSITORY}:${proxyVersion()}`;
 }
 
-export function defaultIdentity(namespace: string): string {
+function defaultIdentity(namespace: string): string {
   return `mesh.${namespace}.zt-mesh.local`;
 }
 
@@ -105,7 +105,7 @@ export function defaultDtab(namespace: string): string {
 }
 
 /** Which stack key each proxy config field comes from, for messages that say what to fix. */
-export const PROXY_FIELD_KEYS: Readonly<Record<string, string>> = {
+const PROXY_FIELD_KEYS: Readonly<Record<string, string>> = {
   "outgoing.port": "outgoingPort",
   "outgoing.dtab": "outgoingDtab",
   "outgoing.dtabOverrideFrom": "dtabOverrideFrom",

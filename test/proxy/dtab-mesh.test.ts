@@ -141,7 +141,7 @@ describe("several l5d-dtab lines through two proxies", () => {
 describe("GET /admin/dtab", () => {
   it("prints weights the parser reads back: no exponent notation", async () => {
     const node = mesh.nodes.a;
-    const base = mesh.config("a", A);
+    const base = mesh.config(A);
     const dtab = "/svc => /#/io.l5d.k8s/default/http; /svc/tiny => 0.0000001 * /svc/web-v1 & 1000000000000000000000 * /svc/world;";
     node.proxy.applyConfig(parseConfig({ ...base, outgoing: { ...base.outgoing, dtab } }));
     try {

@@ -334,9 +334,9 @@ describe("logs", () => {
   });
 });
 
-async function withConfig(node: "a" | "b", extra: Parameters<MeshFixture["config"]>[2], fn: () => Promise<void>): Promise<void> {
+async function withConfig(node: "a" | "b", extra: Parameters<MeshFixture["config"]>[1], fn: () => Promise<void>): Promise<void> {
   const n = mesh.nodes[node];
-  const base = mesh.config(node, n.ip, { outgoing: { dtabOverrideFrom: ["127.0.0.4/32"] } });
+  const base = mesh.config(n.ip, { outgoing: { dtabOverrideFrom: ["127.0.0.4/32"] } });
   n.proxy.applyConfig(parseConfig({ ...base, ...extra, limits: { ...base.limits, ...extra?.limits } }));
   try {
     await fn();

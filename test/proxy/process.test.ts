@@ -33,7 +33,7 @@ before(async () => {
   await mesh.nodes.b.proxy.shutdown();
   dir = await mkdtemp(join(tmpdir(), "zt-mesh-proc-"));
   configPath = join(dir, "config.yaml");
-  config = mesh.config("b", B, { log: { level: "info" } });
+  config = mesh.config(B, { log: { level: "info" } });
   await writeFile(configPath, stringify(config));
   proc = new ProxyProcess("b", B, mesh.ports.admin, configPath);
   await proc.start();

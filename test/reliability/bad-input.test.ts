@@ -38,7 +38,7 @@ before(async () => {
   const path = join(dir, "config-b.yaml");
   await ProxyProcess.write(
     path,
-    mesh.config("b", B, {
+    mesh.config(B, {
       limits: { headersTimeoutMs: HEADERS_TIMEOUT_MS, maxConcurrentStreams: MAX_STREAMS },
       log: { level: "warn" },
     }),

@@ -59,7 +59,7 @@ before(async () => {
   for (const [node, ip] of [["a", A], ["b", B]] as const) {
     await mesh.nodes[node].proxy.shutdown();
     const path = join(dir, `config-${node}.yaml`);
-    await ProxyProcess.write(path, mesh.config(node, ip, EXTRA));
+    await ProxyProcess.write(path, mesh.config(ip, EXTRA));
     procs.push(new ProxyProcess(node, ip, mesh.ports.admin, path));
   }
   [pa, pb] = procs as [ProxyProcess, ProxyProcess];

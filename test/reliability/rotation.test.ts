@@ -68,7 +68,7 @@ before(async () => {
     const n = mesh.nodes[node];
     await n.proxy.shutdown();
     n.proxy = await startProxy({
-      config: mesh.config(node, IPS[node], {
+      config: mesh.config(IPS[node], {
         tls: {
           caBundle: join(tlsDirs[node], "ca-bundle.crt"),
           cert: join(tlsDirs[node], "tls.crt"),

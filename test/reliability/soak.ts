@@ -65,7 +65,7 @@ async function main(): Promise<number> {
     for (const [node, ip] of [["a", A], ["b", B]] as const) {
       await mesh.nodes[node].proxy.shutdown();
       const path = join(mesh.tlsDir, "..", `config-${node}.yaml`);
-      await ProxyProcess.write(path, mesh.config(node, ip, { log: { level: "info" } }));
+      await ProxyProcess.write(path, mesh.config(ip, { log: { level: "info" } }));
       procs.push(new ProxyProcess(node, ip, mesh.ports.admin, path));
     }
     await Promise.all(procs.map((p) => p.start()));

@@ -236,7 +236,7 @@ describe("a response cut off by the app reaches the client cut off", () => {
       assert.equal(ended, false, "no END_STREAM");
     } finally {
       session.destroy();
-      mesh.nodes.b.proxy.applyConfig(mesh.config("b", B, BASE));
+      mesh.nodes.b.proxy.applyConfig(mesh.config(B, BASE));
     }
   });
 });
@@ -361,14 +361,14 @@ describe("4141 forwards only to Services on its own node", () => {
 describe("request body size (limits.maxRequestBodyBytes)", () => {
   const LIMIT = 1000;
   const withLimit = async (fn: () => Promise<void>): Promise<void> => {
-    const configs = { a: mesh.config("a", A, { ...BASE, limits: { ...BASE.limits, maxRequestBodyBytes: LIMIT } }), b: mesh.config("b", B, { ...BASE, limits: { ...BASE.limits, maxRequestBodyBytes: LIMIT } }) };
+    const configs = { a: mesh.config(A, { ...BASE, limits: { ...BASE.limits, maxRequestBodyBytes: LIMIT } }), b: mesh.config(B, { ...BASE, limits: { ...BASE.limits, maxRequestBodyBytes: LIMIT } }) };
     mesh.nodes.a.proxy.applyConfig(configs.a);
     mesh.nodes.b.proxy.applyConfig(configs.b);
     try {
       await fn();
     } finally {
-      mesh.nodes.a.proxy.applyConfig(mesh.config("a", A, BASE));
-      mesh.nodes.b.proxy.applyConfig(mesh.config("b", B, BASE));
+      mesh.nodes.a.proxy.applyConfig(mesh.config(A, BASE));
+      mesh.nodes.b.proxy.applyConfig(mesh.config(B, BASE));
     }
   };
 
@@ -485,7 +485,7 @@ describe("sessions on 4141", () => {
     const peer = await mesh.pki.leaf(mesh.ca, { dns: [IDENTITY], end: opensslDate });
     const notAfter = new X509Certificate(peer.cert).validToDate.getTime();
     // The stream below stays open across the expiry, longer than this suite's requestTimeoutMs.
-    mesh.nodes.b.proxy.applyConfig(mesh.config("b", B, { ...BASE, limits: { ...BASE.limits, requestTimeoutMs: 30_000 } }));
+    mesh.nodes.b.proxy.applyConfig(mesh.config(B, { ...BASE, limits: { ...BASE.limits, requestTimeoutMs: 30_000 } }));
     const session = h2connect(`https://${B}:${mesh.ports.incoming}`, { ca: mesh.ca.cert, ...peer, servername: IDENTITY });
     session.on("error", () => undefined);
     let goawayAt = 0;
@@ -504,7 +504,7 @@ describe("sessions on 4141", () => {
       assert.ok((await metric(B, mesh.ports.admin, "mesh_peer_sessions_closed_total", { reason: "expired_certificate" })) >= 1);
     } finally {
       session.destroy();
-      mesh.nodes.b.proxy.applyConfig(mesh.config("b", B, BASE));
+      mesh.nodes.b.proxy.applyConfig(mesh.config(B, BASE));
     }
   });
 });

@@ -108,7 +108,7 @@ export class MeshFixture {
     for (const [name, ip] of [["a", "127.0.0.2"], ["b", "127.0.0.3"]] as const) {
       const logs: string[] = [];
       const proxy = await startProxy({
-        config: this.config(name, ip, opts.config?.(name)),
+        config: this.config(ip, opts.config?.(name)),
         nodeName: name,
         hostIp: ip,
         log: createLogger("debug", (line) => logs.push(line)),
@@ -118,7 +118,7 @@ export class MeshFixture {
     await Promise.all(Object.values(this.nodes).map((n) => this.waitReady(n)));
   }
 
-  config(node: string, ip: string, extra: ProxyConfigInput = {}): ProxyConfig {
+  config(ip: string, extra: ProxyConfigInput = {}): ProxyConfig {
     return parseConfig({
       ...extra,
       outgoing: { ip, port: this.ports.outgoing, ...extra.outgoing },

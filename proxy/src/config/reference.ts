@@ -27,7 +27,7 @@ function typeOf(node: JsonSchemaNode): string {
   return Array.isArray(node.type) ? node.type.join(" \\| ") : (node.type ?? "any");
 }
 
-export function configReference(): ReferenceRow[] {
+function configReference(): ReferenceRow[] {
   const root = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
   const rows: ReferenceRow[] = [];
   for (const [section, node] of Object.entries(root.properties ?? {})) {

@@ -29,9 +29,9 @@ const dnsName = z
     message: "must be a lower-case DNS name",
   });
 
-export const DEFAULT_DTAB = "/svc => /#/io.l5d.k8s/default/http;";
+const DEFAULT_DTAB = "/svc => /#/io.l5d.k8s/default/http;";
 
-export const outgoingSchema = z.strictObject({
+const outgoingSchema = z.strictObject({
   ip: ip.default("0.0.0.0").describe("Address the outgoing listener binds; local apps reach it on the node address (hostPort)."),
   port: port.default(4140).describe("Port for plain HTTP from local apps (`http_proxy=$NODE:4140`)."),
   dtab: dtabText
@@ -45,7 +45,7 @@ export const outgoingSchema = z.strictObject({
     .describe("CIDRs whose `l5d-dtab` header is honoured on 4140 (the node's HOST_IP always is); others are dropped and counted."),
 });
 
-export const incomingSchema = z.strictObject({
+const incomingSchema = z.strictObject({
   ip: ip.default("0.0.0.0").describe("Address the incoming (mutual TLS) listener binds."),
   port: port.default(4141).describe("Port peers dial over mutual TLS 1.3; also the port this proxy dials on peers."),
   dtab: dtabText
@@ -53,12 +53,12 @@ export const incomingSchema = z.strictObject({
     .describe("Routing table on the receiving side; bound endpoints are limited to this node."),
 });
 
-export const adminSchema = z.strictObject({
+const adminSchema = z.strictObject({
   ip: ip.default("0.0.0.0").describe("Address of the read-only admin listener (probes, metrics)."),
   port: port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics."),
 });
 
-export const tlsSchema = z.strictObject({
+const tlsSchema = z.strictObject({
   caBundle: z
     .string()
     .min(1)
@@ -74,7 +74,7 @@ export const tlsSchema = z.strictObject({
     .describe("How often the certificate and config files are re-read in case a change notification was missed."),
 });
 
-export const kubernetesSchema = z.strictObject({
+const kubernetesSchema = z.strictObject({
   kubeconfig: z.string().default("").describe("Path to a kubeconfig; empty means the pod's service account (in-cluster)."),
   meshNamespace: z.string().min(1).default("default").describe("Namespace of the mesh's own DaemonSet pods."),
   meshPodSelector: z
@@ -85,7 +85,7 @@ export const kubernetesSchema = z.strictObject({
   watchRetryMs: millis.default(1000).describe("Delay before re-opening a failed watch; doubles up to 30 s."),
 });
 
-export const limitsSchema = z.strictObject({
+const limitsSchema = z.strictObject({
   maxHeaderBytes: z
     .number()
     .int()
@@ -140,7 +140,7 @@ export const limitsSchema = z.strictObject({
     .describe("Mesh hops (Via entries) a request may take before it is refused as a routing loop."),
 });
 
-export const retriesSchema = z.strictObject({
+const retriesSchema = z.strictObject({
   budgetPercent: z
     .number()
     .min(0)
@@ -151,7 +151,7 @@ export const retriesSchema = z.strictObject({
   ttlMs: millis.default(10_000).describe("Window over which requests and retries are counted."),
 });
 
-export const ejectionSchema = z.strictObject({
+const ejectionSchema = z.strictObject({
   consecutiveFailures: z
     .number()
     .int()
@@ -161,7 +161,7 @@ export const ejectionSchema = z.strictObject({
   ejectMs: millis.default(10_000).describe("How long an ejected endpoint stays out."),
 });
 
-export const logSchema = z.strictObject({
+const logSchema = z.strictObject({
   level: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Lowest level written (JSON lines on stdout)."),
 });
 

@@ -75,7 +75,7 @@ function watchClient(response: Carrier, outbound: Watched, watcher: AbortWatcher
   outbound.watcher = watcher;
 }
 
-export class Http1Outbound implements Outbound {
+class Http1Outbound implements Outbound {
   watcher: AbortWatcher | undefined = undefined;
 
   constructor(
@@ -119,7 +119,7 @@ export class Http1Outbound implements Outbound {
   }
 }
 
-export class Http2Outbound implements Outbound {
+class Http2Outbound implements Outbound {
   watcher: AbortWatcher | undefined = undefined;
 
   constructor(private readonly stream: ServerHttp2Stream) {}

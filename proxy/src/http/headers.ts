@@ -23,7 +23,7 @@ const PLAIN_CONNECTION = new Set(["keep-alive", "Keep-Alive"]);
 /** Internal context headers that only proxies may set. */
 export const DST_ENDPOINT_HEADER = "l5d-dst-endpoint";
 export const ERR_HEADER = "l5d-err";
-export const VIA_PSEUDONYM = "zt-mesh";
+const VIA_PSEUDONYM = "zt-mesh";
 
 /**
  * Copies end-to-end headers: drops hop-by-hop ones, anything the Connection

@@ -18,7 +18,7 @@ export interface PeerPoolOptions {
   readonly headers: HopHeaderSettings;
 }
 
-export class PeerConnectError extends Error {
+class PeerConnectError extends Error {
   override name = "PeerConnectError";
 }
 

@@ -48,7 +48,7 @@ type Sink = Writable & { [AS_SINK]?: RelayState };
  * ended by END_STREAM. node:http2 also emits 'end' on a stream reset with
  * CANCEL, so the reset code tells the two apart.
  */
-export function endedWhole(source: BodySource): boolean {
+function endedWhole(source: BodySource): boolean {
   return "complete" in source ? source.complete : source.rstCode === h2.NGHTTP2_NO_ERROR;
 }
 

@@ -94,7 +94,7 @@ export class OutgoingListener {
 }
 
 /** Splits the request target into authority (checked) and origin-form path. */
-export function parseTarget(req: IncomingMessage): { authority: string; path: string } | ProxyError {
+function parseTarget(req: IncomingMessage): { authority: string; path: string } | ProxyError {
   const url = req.url ?? "";
   if (req.method === "CONNECT") return new ProxyError("method", "CONNECT tunnels are not supported by the mesh");
   if (url.startsWith("/")) {

@@ -82,18 +82,6 @@ class Parser {
     return { dtab: entries, offsets };
   }
 
-  dentryOnly(): Dentry {
-    this.ws();
-    const d = this.dentry();
-    this.ws();
-    if (this.peek() === ";") {
-      this.pos++;
-      this.ws();
-    }
-    if (!this.atEnd()) this.fail("unexpected text after dentry");
-    return d;
-  }
-
   pathOnly(): Path {
     this.ws();
     const p = this.path(false) as string[];
@@ -275,10 +263,6 @@ export function parseDtabSource(text: string): DtabSource {
 
 export function parsePath(text: string): Path {
   return new Parser(text).pathOnly();
-}
-
-export function parseDentry(text: string): Dentry {
-  return new Parser(text).dentryOnly();
 }
 
 function showLabel(label: string): string {

@@ -63,8 +63,8 @@ export interface DelegationObserver {
   lookedUp(depth: number, path: Path, by: string, outcome: Resolution | Path): void;
 }
 
-export const MAX_DELEGATION_DEPTH = 32;
-export const MAX_RESOLUTION_STEPS = 1000;
+const MAX_DELEGATION_DEPTH = 32;
+const MAX_RESOLUTION_STEPS = 1000;
 
 interface Binding {
   steps: number;
@@ -202,7 +202,7 @@ export class Resolver {
  * request) is chosen once, not twice: `9 * /svc/web & 1 * /$/nil` fails 10%
  * of requests, not 19%.
  */
-export function choose(res: Resolution, chosenEndpoint?: string): Chosen {
+function choose(res: Resolution, chosenEndpoint?: string): Chosen {
   let r = res;
   while (r.kind === "union") {
     r = (chosenEndpoint !== undefined ? branchHolding(r.branches, chosenEndpoint) : undefined) ?? pick(r.branches, r.total);

@@ -10,7 +10,7 @@ export type SystemLookup = Resolution | { readonly kind: "rewrite"; readonly pat
 type SystemNamer = (args: Path, whole: Path) => SystemLookup;
 
 /** Where /$/inet/<port> points: the proxy's own host, as Finagle's wildcard address does. */
-export const LOCALHOST = "127.0.0.1";
+const LOCALHOST = "127.0.0.1";
 
 const FAIL: SystemLookup = { kind: "fail", reason: "delegated to /$/fail (explicit failure)" };
 const NIL: SystemLookup = { kind: "empty", reason: "delegated to /$/nil (binds to nothing)" };

@@ -12,7 +12,7 @@ export interface TlsFiles {
   readonly key: string;
 }
 
-export class TlsMaterialError extends Error {
+class TlsMaterialError extends Error {
   override name = "TlsMaterialError";
 }
 
@@ -29,11 +29,11 @@ export const MIN_TLS_VERSION = "TLSv1.3" as const;
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-export function splitPemCertificates(pem: string): X509Certificate[] {
+function splitPemCertificates(pem: string): X509Certificate[] {
   return (pem.match(PEM_CERT) ?? []).map((block) => new X509Certificate(block));
 }
 
-export function buildMaterial(caPem: string, certPem: string, keyPem: string, identity: string): TlsMaterial {
+function buildMaterial(caPem: string, certPem: string, keyPem: string, identity: string): TlsMaterial {
   const cas = splitPemCertificates(caPem);
   if (cas.length === 0) throw new TlsMaterialError("CA bundle holds no certificate");
   const chain = splitPemCertificates(certPem);
