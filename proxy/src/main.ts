@@ -52,7 +52,7 @@ async function main(): Promise<number> {
         const restart = proxy.applyConfig(next);
         proxy.metrics.reloads.labels("config", "applied").inc();
         log.info("config_reloaded", { path: configPath });
-        if (restart.length > 0) log.warn("config_needs_restart", { keys: restart.join(", ") });
+        if (restart.length > 0) log.warn("config_needs_restart", { keys: restart.join(", "), running: "the values it started with" });
       },
       (err: unknown) => {
         proxy.metrics.reloads.labels("config", "rejected").inc();

@@ -3,6 +3,7 @@
 // signals); tests start proxies through this directly.
 import type { ProxyConfig } from "./config/schema";
 import { LiveConfig, compileSettings } from "./config/live";
+import { planReload } from "./config/reload";
 import { EndpointIndex } from "./discovery/endpoint-index";
 import { KubernetesDiscovery } from "./discovery/kubernetes-watch";
 import { createEndpointAgent } from "./http/forward-http1";
@@ -11,7 +12,7 @@ import { PeerPool } from "./http/peer-pool";
 import { AdminListener } from "./listeners/admin";
 import { IncomingListener } from "./listeners/incoming";
 import { OutgoingListener } from "./listeners/outgoing";
-import { Balancer } from "./routing/balancer";
+import { Balancer, type EjectionPolicy } from "./routing/balancer";
 import { DtabHeaderCache } from "./routing/dtab-header";
 import { DelegationExplainer } from "./routing/explain";
 import { IncomingRouter } from "./routing/incoming-router";
@@ -37,8 +38,11 @@ export interface RunningProxy {
   readonly metrics: MeshMetrics;
   readonly tls: TlsStore;
   readonly index: EndpointIndex;
-  /** Applies a reloaded config; returns what could not change without a restart. */
-  applyConfig(config: ProxyConfig): string[];
+  /**
+   * Applies a reloaded config: every live key at once; a restart-required key
+   * keeps its running value, and is returned (`section.key`) and counted.
+   */
+  applyConfig(config: ProxyConfig): readonly string[];
   /** Stops accepting, lets in-flight requests finish (up to limits.drainTimeoutMs), then closes. */
   shutdown(): Promise<void>;
 }
@@ -61,6 +65,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     metrics.ejections.inc();
     log.warn("endpoint_ejected", { endpoint: key, forMs: live.current.config.ejection.ejectMs });
   };
+  // Policies are read when they are used, so a reload changes them at once.
+  const ejection = (): EjectionPolicy => live.current.config.ejection;
   const agent = createEndpointAgent();
   const dtabHeaders = new DtabHeaderCache();
   const pool = new PeerPool(
@@ -78,8 +84,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     live,
     resolver: resolvers.outgoing,
     index,
-    balancer: new Balancer(config.ejection, onEject),
-    budget: new RetryBudget(config.retries),
+    balancer: new Balancer(ejection, onEject),
+    budget: new RetryBudget(() => live.current.config.retries),
     pool,
     agent,
     dtabHeaders,
@@ -89,7 +95,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const incomingRouter = new IncomingRouter({
     live,
     resolver: resolvers.incoming,
-    balancer: new Balancer(config.ejection, onEject),
+    balancer: new Balancer(ejection, onEject),
     agent,
     dtabHeaders,
     metrics,
@@ -123,17 +129,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     metrics,
     tls,
     index,
-    applyConfig(next: ProxyConfig): string[] {
-      const restart: string[] = [];
-      const prev = live.current.config;
-      for (const l of ["outgoing", "incoming", "admin"] as const) {
-        if (prev[l].ip !== next[l].ip || prev[l].port !== next[l].port) restart.push(`${l}.ip/${l}.port`);
-      }
-      if (JSON.stringify(prev.tls) !== JSON.stringify(next.tls)) restart.push("tls");
-      if (JSON.stringify(prev.kubernetes) !== JSON.stringify(next.kubernetes)) restart.push("kubernetes");
-      live.current = compileSettings(next, extraTrusted);
-      log.setLevel(next.log.level);
-      return restart;
+    applyConfig(next: ProxyConfig): readonly string[] {
+      const { effective, restartPending } = planReload(live.current.config, next);
+      live.current = compileSettings(effective, extraTrusted);
+      log.setLevel(effective.log.level);
+      metrics.restartPending.reset();
+      for (const key of restartPending) metrics.restartPending.labels(key).set(1);
+      return restartPending;
     },
     async shutdown(): Promise<void> {
       draining = true;

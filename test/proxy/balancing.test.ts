@@ -7,7 +7,7 @@ const eps = ["a", "b", "c", "d"].map((key) => ({ key }));
 
 describe("load balancer", () => {
   it("sends new requests away from an endpoint with many in flight", () => {
-    const b = new Balancer({ consecutiveFailures: 5, ejectMs: 1000 });
+    const b = new Balancer(() => ({ consecutiveFailures: 5, ejectMs: 1000 }));
     for (let i = 0; i < 50; i++) b.start("a");
     const picks = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
@@ -20,7 +20,7 @@ describe("load balancer", () => {
   });
 
   it("prefers endpoints that answer faster", () => {
-    const b = new Balancer({ consecutiveFailures: 5, ejectMs: 1000 });
+    const b = new Balancer(() => ({ consecutiveFailures: 5, ejectMs: 1000 }));
     for (const [key, ms] of [["a", 50], ["b", 1], ["c", 1], ["d", 1]] as const) {
       const s = b.start(key);
       b.finish(key, s, true, ms);
@@ -32,7 +32,7 @@ describe("load balancer", () => {
 
   it("ejects an endpoint after consecutive failures, and uses it again if nothing else is left", () => {
     const ejected: string[] = [];
-    const b = new Balancer({ consecutiveFailures: 3, ejectMs: 60_000 }, (k) => ejected.push(k));
+    const b = new Balancer(() => ({ consecutiveFailures: 3, ejectMs: 60_000 }), (k) => ejected.push(k));
     for (let i = 0; i < 3; i++) b.finish("a", b.start("a"), false, 1);
     assert.deepEqual(ejected, ["a"]);
     for (let i = 0; i < 500; i++) assert.notEqual(b.pick(eps)!.key, "a");
@@ -40,7 +40,7 @@ describe("load balancer", () => {
   });
 
   it("excludes endpoints already tried for this request", () => {
-    const b = new Balancer({ consecutiveFailures: 3, ejectMs: 1000 });
+    const b = new Balancer(() => ({ consecutiveFailures: 3, ejectMs: 1000 }));
     assert.equal(b.pick(eps, new Set(["a", "b", "c"]))!.key, "d");
     assert.equal(b.pick(eps, new Set(["a", "b", "c", "d"])), undefined);
   });
@@ -49,7 +49,7 @@ describe("load balancer", () => {
 describe("retry budget", () => {
   it("allows the floor of retries per second with no traffic", () => {
     let now = 0;
-    const budget = new RetryBudget({ budgetPercent: 0.2, minRetriesPerSecond: 2, ttlMs: 1000 }, () => now);
+    const budget = new RetryBudget(() => ({ budgetPercent: 0.2, minRetriesPerSecond: 2, ttlMs: 1000 }), () => now);
     assert.ok(budget.tryWithdraw());
     assert.ok(budget.tryWithdraw());
     assert.equal(budget.tryWithdraw(), false);
@@ -58,7 +58,7 @@ describe("retry budget", () => {
   });
 
   it("grows with traffic by budgetPercent of requests", () => {
-    const budget = new RetryBudget({ budgetPercent: 0.2, minRetriesPerSecond: 0, ttlMs: 10_000 }, () => 0);
+    const budget = new RetryBudget(() => ({ budgetPercent: 0.2, minRetriesPerSecond: 0, ttlMs: 10_000 }), () => 0);
     for (let i = 0; i < 100; i++) budget.deposit();
     let allowed = 0;
     while (budget.tryWithdraw()) allowed++;

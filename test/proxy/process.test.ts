@@ -57,6 +57,14 @@ describe("the proxy process", () => {
     assert.match(proc.output, /"event":"config_reloaded"/);
   });
 
+  it("logs a changed restart-required key by name, and keeps serving on the running value", async () => {
+    await writeFile(configPath, stringify({ ...config, incoming: { ...config.incoming, port: config.incoming.port + 1 } }));
+    await waitFor("the restart notice", async () => proc.output.includes("config_needs_restart"));
+    assert.match(proc.output, /"event":"config_needs_restart".*"keys":"incoming\.port"/);
+    assert.equal((await httpGet(A, mesh.ports.outgoing, "http://world/", { headers: { host: "world" } })).body, "world", "node b still listens where it did");
+    await writeFile(configPath, stringify(config));
+  });
+
   it("keeps the running config when the new file is invalid, and says which field", async () => {
     await writeFile(configPath, stringify({ ...config, limits: { ...config.limits, maxHops: 1 } }));
     await waitFor("the rejection", async () => proc.output.includes("config_reload_rejected"));

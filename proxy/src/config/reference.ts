@@ -1,13 +1,15 @@
 // The config reference table in docs/configuration.md is generated from the schema, so
 // the documented keys, defaults and meanings are the ones the proxy enforces.
 import { z } from "zod";
-import { configSchema } from "./schema";
+import { RELOAD_META, configSchema } from "./schema";
 
 export interface ReferenceRow {
   readonly key: string;
   readonly type: string;
   readonly default: string;
   readonly description: string;
+  /** When a changed value takes effect: at once on reload, or at the next restart. */
+  readonly reload: "live" | "restart";
 }
 
 interface JsonSchemaNode {
@@ -18,6 +20,7 @@ interface JsonSchemaNode {
   anyOf?: JsonSchemaNode[];
   default?: unknown;
   description?: string;
+  [RELOAD_META]?: string;
 }
 
 function typeOf(node: JsonSchemaNode): string {
@@ -37,6 +40,7 @@ function configReference(): ReferenceRow[] {
         type: typeOf(leaf),
         default: JSON.stringify(leaf.default ?? null),
         description: leaf.description ?? "",
+        reload: leaf[RELOAD_META] === "restart" ? "restart" : "live",
       });
     }
   }
@@ -44,9 +48,11 @@ function configReference(): ReferenceRow[] {
 }
 
 export function configReferenceMarkdown(): string {
-  const lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"];
+  const lines = ["| key | type | default | on reload | meaning |", "| --- | --- | --- | --- | --- |"];
   for (const r of configReference()) {
-    lines.push(`| \`${r.key}\` | ${r.type} | \`${r.default.replace(/\|/g, "\\|")}\` | ${r.description.replace(/\|/g, "\\|")} |`);
+    lines.push(
+      `| \`${r.key}\` | ${r.type} | \`${r.default.replace(/\|/g, "\\|")}\` | ${r.reload} | ${r.description.replace(/\|/g, "\\|")} |`,
+    );
   }
   return lines.join("\n");
 }

@@ -6,6 +6,15 @@ import { z } from "zod";
 import { DtabError, parseDtabSource } from "../routing/dtab";
 import { MESH_NAMERS, unknownNameProblem } from "../routing/dtab-check";
 
+// Every key applies live on reload unless marked here: these are read once, when
+// a listener, the peer pool, the TLS store or the discovery watch is made.
+// A reload that changes one is reported by name (log and metric), and the proxy
+// keeps running on the value it started with.
+export const RELOAD_META = "reload";
+function restartRequired<T extends z.ZodType>(schema: T): T {
+  return schema.meta({ [RELOAD_META]: "restart" });
+}
+
 const port = z.number().int().min(1).max(65535);
 const ip = z.union([z.ipv4(), z.ipv6()]);
 const millis = z.number().int().positive();
@@ -32,8 +41,8 @@ const dnsName = z
 const DEFAULT_DTAB = "/svc => /#/io.l5d.k8s/default/http;";
 
 const outgoingSchema = z.strictObject({
-  ip: ip.default("0.0.0.0").describe("Address the outgoing listener binds; local apps reach it on the node address (hostPort)."),
-  port: port.default(4140).describe("Port for plain HTTP from local apps (`http_proxy=$NODE:4140`)."),
+  ip: restartRequired(ip.default("0.0.0.0").describe("Address the outgoing listener binds; local apps reach it on the node address (hostPort).")),
+  port: restartRequired(port.default(4140).describe("Port for plain HTTP from local apps (`http_proxy=$NODE:4140`).")),
   dtab: dtabText
     .default(DEFAULT_DTAB)
     .describe("Routing table for the names local apps ask for (`/svc/<host>`)."),
@@ -46,60 +55,60 @@ const outgoingSchema = z.strictObject({
 });
 
 const incomingSchema = z.strictObject({
-  ip: ip.default("0.0.0.0").describe("Address the incoming (mutual TLS) listener binds."),
-  port: port.default(4141).describe("Port peers dial over mutual TLS 1.3; also the port this proxy dials on peers."),
+  ip: restartRequired(ip.default("0.0.0.0").describe("Address the incoming (mutual TLS) listener binds.")),
+  port: restartRequired(port.default(4141).describe("Port peers dial over mutual TLS 1.3; also the port this proxy dials on peers.")),
   dtab: dtabText
     .default(DEFAULT_DTAB)
     .describe("Routing table on the receiving side; bound endpoints are limited to this node."),
 });
 
 const adminSchema = z.strictObject({
-  ip: ip.default("0.0.0.0").describe("Address of the read-only admin listener (probes, metrics)."),
-  port: port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics."),
+  ip: restartRequired(ip.default("0.0.0.0").describe("Address of the read-only admin listener (probes, metrics).")),
+  port: restartRequired(port.default(9990).describe("Admin port: /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics.")),
 });
 
 const tlsSchema = z.strictObject({
-  caBundle: z
+  caBundle: restartRequired(z
     .string()
     .min(1)
     .default("/etc/zt-mesh/tls/ca-bundle.crt")
-    .describe("PEM bundle of every CA the mesh trusts (old and new during a CA rotation)."),
-  cert: z.string().min(1).default("/etc/zt-mesh/tls/tls.crt").describe("PEM mesh certificate, presented to peers as server and as client."),
-  key: z.string().min(1).default("/etc/zt-mesh/tls/tls.key").describe("PEM private key of the mesh certificate."),
-  identity: dnsName
+    .describe("PEM bundle of every CA the mesh trusts (old and new during a CA rotation).")),
+  cert: restartRequired(z.string().min(1).default("/etc/zt-mesh/tls/tls.crt").describe("PEM mesh certificate, presented to peers as server and as client.")),
+  key: restartRequired(z.string().min(1).default("/etc/zt-mesh/tls/tls.key").describe("PEM private key of the mesh certificate.")),
+  identity: restartRequired(dnsName
     .default("mesh.zt-mesh.local")
-    .describe("DNS subjectAltName every mesh certificate carries and every peer checks."),
-  reloadIntervalMs: millis
+    .describe("DNS subjectAltName every mesh certificate carries and every peer checks.")),
+  reloadIntervalMs: restartRequired(millis
     .default(5000)
-    .describe("How often the certificate and config files are re-read in case a change notification was missed."),
+    .describe("How often the certificate and config files are re-read in case a change notification was missed.")),
 });
 
 const kubernetesSchema = z.strictObject({
-  kubeconfig: z.string().default("").describe("Path to a kubeconfig; empty means the pod's service account (in-cluster)."),
-  meshNamespace: z.string().min(1).default("default").describe("Namespace of the mesh's own DaemonSet pods."),
-  meshPodSelector: z
+  kubeconfig: restartRequired(z.string().default("").describe("Path to a kubeconfig; empty means the pod's service account (in-cluster).")),
+  meshNamespace: restartRequired(z.string().min(1).default("default").describe("Namespace of the mesh's own DaemonSet pods.")),
+  meshPodSelector: restartRequired(z
     .string()
     .min(1)
     .default("app=l5d")
-    .describe("Label selector of the mesh's DaemonSet pods (maps each node to its proxy)."),
-  watchRetryMs: millis.default(1000).describe("Delay before re-opening a failed watch; doubles up to 30 s."),
+    .describe("Label selector of the mesh's DaemonSet pods (maps each node to its proxy).")),
+  watchRetryMs: restartRequired(millis.default(1000).describe("Delay before re-opening a failed watch; doubles up to 30 s.")),
 });
 
 const limitsSchema = z.strictObject({
-  maxHeaderBytes: z
+  maxHeaderBytes: restartRequired(z
     .number()
     .int()
     .min(1024)
     .max(1024 * 1024)
     .default(16 * 1024)
-    .describe("Largest request head (HTTP/1.1) or header list (HTTP/2) accepted; larger gets 431."),
-  maxHeaderCount: z
+    .describe("Largest request head (HTTP/1.1) or header list (HTTP/2) accepted; larger gets 431.")),
+  maxHeaderCount: restartRequired(z
     .number()
     .int()
     .min(16)
     .max(1000)
     .default(256)
-    .describe("Most header fields a request may carry; more gets 431 on 4140 (and 4141 sizes its HTTP/2 limits to carry what 4140 accepts)."),
+    .describe("Most header fields a request may carry; more gets 431 on 4140 (and 4141 sizes its HTTP/2 limits to carry what 4140 accepts).")),
   maxRequestBodyBytes: z
     .number()
     .int()
@@ -108,25 +117,25 @@ const limitsSchema = z.strictObject({
     .describe(
       "Largest request body, in bytes; 0 means no limit. A larger Content-Length gets 413 at once; a chunked body that grows past it is cut off (the next hop is reset, the client gets 413 or a closed connection).",
     ),
-  maxConcurrentStreams: z
+  maxConcurrentStreams: restartRequired(z
     .number()
     .int()
     .min(1)
     .max(65535)
     .default(512)
-    .describe("HTTP/2 streams a peer may have open at once on one connection."),
+    .describe("HTTP/2 streams a peer may have open at once on one connection.")),
   maxPendingRequests: z
     .number()
     .int()
     .min(1)
     .default(4096)
     .describe("Requests in flight per listener before new ones are shed with 503."),
-  connectTimeoutMs: millis.default(3000).describe("Time to connect and complete the TLS handshake with a peer."),
+  connectTimeoutMs: restartRequired(millis.default(3000).describe("Time to connect and complete the TLS handshake with a peer.")),
   requestTimeoutMs: millis.default(30_000).describe("Time from forwarding a request to receiving the response head; then 504."),
-  headersTimeoutMs: millis
+  headersTimeoutMs: restartRequired(millis
     .default(10_000)
-    .describe("A client must send its complete request head within this time (slow-client defence)."),
-  idleTimeoutMs: millis.default(60_000).describe("Idle keep-alive connections from apps are closed after this long."),
+    .describe("A client must send its complete request head within this time (slow-client defence).")),
+  idleTimeoutMs: restartRequired(millis.default(60_000).describe("Idle keep-alive connections from apps are closed after this long.")),
   peerSessionIdleTimeoutMs: millis
     .default(300_000)
     .describe("An HTTP/2 session from a peer on 4141 with no open stream for this long is closed (GOAWAY); the peer dials again when it needs to."),

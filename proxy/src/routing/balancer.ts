@@ -31,7 +31,8 @@ export class Balancer {
   private sweptAt = Date.now();
 
   constructor(
-    private readonly ejection: EjectionPolicy,
+    /** Read at each failure, so a reloaded policy applies at once. */
+    private readonly ejection: () => EjectionPolicy,
     private readonly onEject: (key: string) => void = () => undefined,
   ) {}
 
@@ -80,9 +81,10 @@ export class Balancer {
       s.ewmaMs = s.ewmaMs === 0 ? latencyMs : s.ewmaMs + EWMA_WEIGHT * (latencyMs - s.ewmaMs);
       return;
     }
-    if (++s.consecutiveFailures >= this.ejection.consecutiveFailures) {
+    const policy = this.ejection();
+    if (++s.consecutiveFailures >= policy.consecutiveFailures) {
       s.consecutiveFailures = 0;
-      s.ejectedUntil = Date.now() + this.ejection.ejectMs;
+      s.ejectedUntil = Date.now() + policy.ejectMs;
       this.onEject(key);
     }
   }

@@ -14,28 +14,31 @@ const BUCKETS = 10;
 export class RetryBudget {
   private readonly deposits = new Float64Array(BUCKETS);
   private readonly withdrawals = new Float64Array(BUCKETS);
-  private readonly bucketMs: number;
+  private ttlMs = 0;
+  private bucketMs = 1;
   private current = 0;
   private currentStart = 0;
 
   constructor(
-    private readonly policy: RetryBudgetPolicy,
+    /** Read at each use, so a reloaded policy applies at once. */
+    private readonly policy: () => RetryBudgetPolicy,
     private readonly now: () => number = Date.now,
   ) {
-    this.bucketMs = Math.max(1, Math.floor(policy.ttlMs / BUCKETS));
-    this.currentStart = now();
+    this.window(policy().ttlMs);
   }
 
   /** Every original request earns a fraction of a retry. */
   deposit(): void {
-    this.advance();
-    this.deposits[this.current]! += this.policy.budgetPercent;
+    const policy = this.policy();
+    this.advance(policy.ttlMs);
+    this.deposits[this.current]! += policy.budgetPercent;
   }
 
   /** Takes one retry from the budget if there is one. */
   tryWithdraw(): boolean {
-    this.advance();
-    let deposited = (this.policy.minRetriesPerSecond * this.policy.ttlMs) / 1000;
+    const policy = this.policy();
+    this.advance(policy.ttlMs);
+    let deposited = (policy.minRetriesPerSecond * policy.ttlMs) / 1000;
     let withdrawn = 0;
     for (let i = 0; i < BUCKETS; i++) {
       deposited += this.deposits[i]!;
@@ -47,7 +50,18 @@ export class RetryBudget {
     return true;
   }
 
-  private advance(): void {
+  /** A new window length starts the count afresh: old buckets measured another span. */
+  private window(ttlMs: number): void {
+    this.ttlMs = ttlMs;
+    this.bucketMs = Math.max(1, Math.floor(ttlMs / BUCKETS));
+    this.deposits.fill(0);
+    this.withdrawals.fill(0);
+    this.current = 0;
+    this.currentStart = this.now();
+  }
+
+  private advance(ttlMs: number): void {
+    if (ttlMs !== this.ttlMs) this.window(ttlMs);
     const now = this.now();
     let steps = Math.floor((now - this.currentStart) / this.bucketMs);
     if (steps <= 0) return;

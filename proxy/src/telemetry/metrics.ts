@@ -152,6 +152,12 @@ export class MeshMetrics {
     labelNames: ["resource"] as const,
     registers: [this.registry],
   });
+  readonly restartPending = new Gauge({
+    name: "mesh_config_restart_pending",
+    help: "1 for each restart-required config key whose value in the file differs from the running one; the proxy runs on the old value until it restarts.",
+    labelNames: ["key"] as const,
+    registers: [this.registry],
+  });
   readonly reloads = new Counter({
     name: "mesh_reloads_total",
     help: "Live reloads of files, by what was reloaded and whether it was accepted.",
