@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { ImagePullPolicy, ProxyResources, ServiceType } from "./mesh";
+import type { ImagePullPolicy, ProxyResources, ServiceType } from "./proxy-daemonset";
 import { PkiArgsError, validatePkiArgs, type MeshPkiArgs } from "./pki";
 import { ProxyConfigError, renderProxyConfig, type LogLevel, type MeshPorts } from "./proxy-config";
 

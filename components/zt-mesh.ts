@@ -3,7 +3,7 @@
 // two can live in one stack (different names and namespaces) without colliding.
 import * as pulumi from "@pulumi/pulumi";
 import { HelloWorldDemo } from "./demo";
-import { Mesh } from "./mesh";
+import { ProxyDaemonSet } from "./proxy-daemonset";
 import { MeshPki } from "./pki";
 import type { Settings } from "./settings";
 import { walkthrough } from "./walkthrough";
@@ -12,7 +12,7 @@ export type ZtMeshArgs = Omit<Settings, "kubeContext">;
 
 export class ZtMesh extends pulumi.ComponentResource {
   readonly pki: MeshPki;
-  readonly mesh: Mesh;
+  readonly proxies: ProxyDaemonSet;
   readonly demo: HelloWorldDemo | undefined;
   readonly namespace: pulumi.Output<string>;
   /** Every trusted CA certificate, PEM. Public: clients need it to verify the mesh. */
@@ -24,7 +24,7 @@ export class ZtMesh extends pulumi.ComponentResource {
     super("zt-mesh:index:ZtMesh", name, {}, opts);
 
     this.pki = new MeshPki(`${name}-pki`, args.pki, { parent: this });
-    this.mesh = new Mesh(
+    this.proxies = new ProxyDaemonSet(
       `${name}-proxy`,
       {
         namespace: args.namespace,
@@ -53,15 +53,15 @@ export class ZtMesh extends pulumi.ComponentResource {
           `${name}-demo`,
           { namespace: args.demo.namespace, image: args.demo.image, proxyPort: args.proxy.ports.outgoing },
           // hello is useless until its node has a proxy, and the namespace may be the mesh's.
-          { parent: this, dependsOn: [this.mesh] },
+          { parent: this, dependsOn: [this.proxies] },
         )
       : undefined;
 
-    this.namespace = this.mesh.namespace;
+    this.namespace = this.proxies.namespace;
     this.caCertificate = this.pki.caBundlePem;
     this.meshCertificateExpiry = this.pki.certificateExpiry;
     this.walkthrough = pulumi
-      .all([this.mesh.namespace, this.mesh.serviceName, this.mesh.secretName])
+      .all([this.proxies.namespace, this.proxies.serviceName, this.proxies.secretName])
       .apply(([namespace, serviceName, secretName]) =>
         walkthrough({
           namespace,

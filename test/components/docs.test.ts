@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { BENCH_MARKERS, PERFORMANCE_DOC } from "../../bench/docs-table";
 import { SIZES, SIZE_LABEL } from "../../bench/results";
-import { PROXY_COMMAND, PROXY_UID } from "../../components/mesh";
+import { PROXY_COMMAND, PROXY_UID } from "../../components/proxy-daemonset";
 import { loadSettings } from "../../components/settings";
 import { ZtMesh } from "../../components/zt-mesh";
 import { MeshMetrics } from "../../proxy/src/telemetry/metrics";

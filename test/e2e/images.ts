@@ -2,7 +2,7 @@
 // runtime here, so an image is a program on this machine: the mesh proxy as
 // built from proxy/, and local stand-ins for the demo's images.
 import { join } from "node:path";
-import { PROXY_COMMAND } from "../../components/mesh";
+import { PROXY_COMMAND } from "../../components/proxy-daemonset";
 
 const ROOT = join(__dirname, "..", "..");
 const NODE = process.execPath;

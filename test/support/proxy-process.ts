@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { PROXY_NODE_FLAGS } from "../../components/mesh";
+import { PROXY_NODE_FLAGS } from "../../components/proxy-daemonset";
 import type { ProxyConfig } from "../../proxy/src/config/schema";
 import { httpGet } from "./net";
 import { waitFor } from "./wait";

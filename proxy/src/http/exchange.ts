@@ -9,7 +9,8 @@ import { ProxyError } from "./errors";
 import { ERR_HEADER, headerSafe } from "./headers";
 import { type BodySource, type RelayKind, type RelayWatcher, awaitingSender, resetStream } from "./relay";
 
-export interface Inbound {
+/** The request the proxy received, whichever protocol the client spoke. */
+export interface ReceivedRequest {
   readonly method: string;
   /** host[:port] the client addressed. */
   readonly authority: string;
@@ -26,7 +27,8 @@ export interface AbortWatcher {
   clientGone(): void;
 }
 
-export interface Outbound {
+/** Where the proxy writes its answer to that client. */
+export interface ResponseSink {
   /**
    * Sends the response head; the returned stream takes the body. Undefined when
    * the client has already gone, so the caller should drop the upstream.
@@ -54,28 +56,28 @@ function errorHead(err: ProxyError): { headers: OutgoingHttpHeaders; body: strin
 
 // The exchange rides on the response object, so one module-level 'close'
 // listener serves every request (no closure per request).
-const OUTBOUND = Symbol("zt-mesh.outbound");
+const SINK = Symbol("zt-mesh.response-sink");
 
 interface Watched {
   watcher: AbortWatcher | undefined;
 }
-type Carrier = Writable & { [OUTBOUND]?: Watched };
+type Carrier = Writable & { [SINK]?: Watched };
 
 function onClientClose(this: Carrier): void {
-  const o = this[OUTBOUND];
+  const o = this[SINK];
   if (o?.watcher !== undefined && !this.writableFinished) o.watcher.clientGone();
 }
 
-/** Outbound.watch for both protocols: the 'close' listener is added once, a retry swaps the watcher. */
-function watchClient(response: Carrier, outbound: Watched, watcher: AbortWatcher): void {
-  if (outbound.watcher === undefined) {
-    response[OUTBOUND] = outbound;
+/** ResponseSink.watch for both protocols: the 'close' listener is added once, a retry swaps the watcher. */
+function watchClient(response: Carrier, sink: Watched, watcher: AbortWatcher): void {
+  if (sink.watcher === undefined) {
+    response[SINK] = sink;
     response.on("close", onClientClose);
   }
-  outbound.watcher = watcher;
+  sink.watcher = watcher;
 }
 
-class Http1Outbound implements Outbound {
+class Http1ResponseSink implements ResponseSink {
   watcher: AbortWatcher | undefined = undefined;
 
   constructor(
@@ -119,7 +121,7 @@ class Http1Outbound implements Outbound {
   }
 }
 
-class Http2Outbound implements Outbound {
+class Http2ResponseSink implements ResponseSink {
   watcher: AbortWatcher | undefined = undefined;
 
   constructor(private readonly stream: ServerHttp2Stream) {}
@@ -170,12 +172,12 @@ class Http2Outbound implements Outbound {
   }
 }
 
-export function http1Outbound(req: IncomingMessage, res: ServerResponse, closeAfter: (req: IncomingMessage) => boolean): Outbound {
-  return new Http1Outbound(req, res, closeAfter);
+export function http1ResponseSink(req: IncomingMessage, res: ServerResponse, closeAfter: (req: IncomingMessage) => boolean): ResponseSink {
+  return new Http1ResponseSink(req, res, closeAfter);
 }
 
-export function http2Outbound(stream: ServerHttp2Stream): Outbound {
-  return new Http2Outbound(stream);
+export function http2ResponseSink(stream: ServerHttp2Stream): ResponseSink {
+  return new Http2ResponseSink(stream);
 }
 
 /** How a forwarding attempt ended, for the balancer, retries and metrics. */
@@ -228,8 +230,8 @@ export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
   private resolve!: (o: ForwardOutcome) => void;
 
   constructor(
-    readonly inbound: Inbound,
-    readonly outbound: Outbound,
+    readonly received: ReceivedRequest,
+    readonly sink: ResponseSink,
     readonly limits: ForwardLimits,
     readonly startedAt: number,
   ) {
@@ -248,12 +250,12 @@ export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
   timedOut(): void {
     const ms = this.limits.requestTimeoutMs;
     // A body still trickling in is the client's doing (408); the upstream is not blamed.
-    const clientSlow = this.inbound.hasBody && awaitingSender(this.inbound.body);
+    const clientSlow = this.received.hasBody && awaitingSender(this.received.body);
     const err = clientSlow
       ? new ProxyError("client_timeout", `request body not received within ${ms} ms (limits.requestTimeoutMs)`)
       : new ProxyError("timeout", `timeout after ${ms} ms waiting for ${this.describe}`);
     this.resetUpstream();
-    this.outbound.fail(err);
+    this.sink.fail(err);
     this.settle(err.status, clientSlow);
   }
 
@@ -269,7 +271,7 @@ export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
   relayBroken(kind: RelayKind, tooLarge: boolean): void {
     if (kind === "response") {
       // The upstream's response stopped short: the client must see it cut off too.
-      this.outbound.abort();
+      this.sink.abort();
       this.settle(this.status, false);
       return;
     }
@@ -283,8 +285,8 @@ export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
       "too_large",
       `request body larger than limits.maxRequestBodyBytes (${this.limits.maxRequestBodyBytes} bytes)`,
     );
-    this.outbound.fail(err);
-    this.settle(this.outbound.headersSent ? this.status : err.status, true);
+    this.sink.fail(err);
+    this.settle(this.sink.headersSent ? this.status : err.status, true);
   }
 
   settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean, connectionClosing?: boolean): void {

@@ -7,7 +7,7 @@
 import { Agent, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, request } from "node:http";
 import { errorMessage } from "../telemetry/log";
 import { ProxyError } from "./errors";
-import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
+import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type ReceivedRequest, type ResponseSink, elapsed } from "./exchange";
 import { endToEndHeaders } from "./headers";
 import { relay } from "./relay";
 
@@ -29,12 +29,12 @@ class Http1Exchange extends ForwardAttempt {
   constructor(
     readonly upstream: ClientRequest,
     readonly target: Http1Target,
-    inbound: Inbound,
-    outbound: Outbound,
+    received: ReceivedRequest,
+    sink: ResponseSink,
     limits: ForwardLimits,
     startedAt: number,
   ) {
-    super(inbound, outbound, limits, startedAt);
+    super(received, sink, limits, startedAt);
   }
 
   get describe(): string {
@@ -51,14 +51,14 @@ function onResponse(this: Carrier<ClientRequest>, res: IncomingMessage): void {
   const x = this[EXCHANGE]!;
   clearTimeout(x.timer);
   x.status = res.statusCode ?? 502;
-  const sink = x.outbound.respond(x.status, endToEndHeaders(res.headers));
+  const body = x.sink.respond(x.status, endToEndHeaders(res.headers));
   x.headSeconds = elapsed(x.startedAt);
-  if (sink === undefined) {
+  if (body === undefined) {
     res.destroy();
     x.settle(0, true);
     return;
   }
-  relay(res, sink, x, "response");
+  relay(res, body, x, "response");
 }
 
 function onRequestError(this: Carrier<ClientRequest>, err: Error): void {
@@ -67,35 +67,35 @@ function onRequestError(this: Carrier<ClientRequest>, err: Error): void {
   // A refused connection never carried the request.
   const refused = (err as NodeJS.ErrnoException).code === "ECONNREFUSED";
   const e = new ProxyError("unavailable", `${x.target.describe} failed: ${errorMessage(err)}`, refused);
-  x.outbound.fail(e);
-  x.settle(x.outbound.headersSent ? 0 : e.status, false);
+  x.sink.fail(e);
+  x.settle(x.sink.headersSent ? 0 : e.status, false);
 }
 
 export function forwardHttp1(
   agent: Agent,
   target: Http1Target,
-  inbound: Inbound,
-  outbound: Outbound,
+  received: ReceivedRequest,
+  sink: ResponseSink,
   headers: OutgoingHttpHeaders,
   limits: ForwardLimits,
   startedAt: number,
 ): Promise<ForwardOutcome> {
-  headers.host = inbound.authority;
+  headers.host = received.authority;
   const upstream: Carrier<ClientRequest> = request({
     host: target.host,
     port: target.port,
-    method: inbound.method,
-    path: inbound.path,
+    method: received.method,
+    path: received.path,
     headers,
     agent,
     setHost: false,
   });
-  const x = new Http1Exchange(upstream, target, inbound, outbound, limits, startedAt);
+  const x = new Http1Exchange(upstream, target, received, sink, limits, startedAt);
   upstream[EXCHANGE] = x;
   upstream.on("response", onResponse);
   upstream.on("error", onRequestError);
-  outbound.watch(x);
-  if (inbound.hasBody) relay(inbound.body, upstream, x, "request", limits.maxRequestBodyBytes);
+  sink.watch(x);
+  if (received.hasBody) relay(received.body, upstream, x, "request", limits.maxRequestBodyBytes);
   else upstream.end();
   return x.promise;
 }

@@ -6,7 +6,7 @@
 // no closures are built per request.
 import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, constants as h2 } from "node:http2";
 import { ProxyError } from "./errors";
-import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type Inbound, type Outbound, elapsed } from "./exchange";
+import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type ReceivedRequest, type ResponseSink, elapsed } from "./exchange";
 import { endToEndHeaders } from "./headers";
 import { relay, resetStream } from "./relay";
 
@@ -31,12 +31,12 @@ class PeerExchange extends ForwardAttempt {
     readonly stream: ClientHttp2Stream,
     readonly peerIp: string,
     readonly peerPort: number,
-    inbound: Inbound,
-    outbound: Outbound,
+    received: ReceivedRequest,
+    sink: ResponseSink,
     limits: ForwardLimits,
     startedAt: number,
   ) {
-    super(inbound, outbound, limits, startedAt);
+    super(received, sink, limits, startedAt);
   }
 
   /** "ip:port", for messages. */
@@ -54,13 +54,13 @@ class PeerExchange extends ForwardAttempt {
 
   /** The stream broke without a refusal: retryable (if idempotent) until a response began, else cut short. */
   broke(e: ProxyError): void {
-    if (this.status === 0 && !this.outbound.headersSent) {
+    if (this.status === 0 && !this.sink.headersSent) {
       // Lost before any response (the peer died, the connection broke): the
       // router retries it elsewhere if it is idempotent, or answers with `e`.
       this.settle(e.status, false, e, true);
       return;
     }
-    this.outbound.fail(e);
+    this.sink.fail(e);
     this.settle(this.status === 0 ? e.status : this.status, false);
   }
 }
@@ -69,14 +69,14 @@ function onResponse(this: Carrier, h: IncomingHttpHeaders): void {
   const x = this[EXCHANGE]!;
   clearTimeout(x.timer);
   x.status = Number(h[":status"]) || 502;
-  const sink = x.outbound.respond(x.status, endToEndHeaders(h));
+  const body = x.sink.respond(x.status, endToEndHeaders(h));
   x.headSeconds = elapsed(x.startedAt);
-  if (sink === undefined) {
+  if (body === undefined) {
     resetStream(this, true);
     x.settle(0, true);
     return;
   }
-  relay(this, sink, x, "response");
+  relay(this, body, x, "response");
 }
 
 function onError(this: Carrier, err: NodeJS.ErrnoException): void {
@@ -112,31 +112,31 @@ export function forwardToPeer(
   session: ClientHttp2Session,
   peerIp: string,
   peerPort: number,
-  inbound: Inbound,
-  outbound: Outbound,
+  received: ReceivedRequest,
+  sink: ResponseSink,
   headers: OutgoingHttpHeaders,
   limits: ForwardLimits,
   startedAt: number,
 ): Promise<ForwardOutcome> {
-  headers[":method"] = inbound.method;
-  headers[":path"] = inbound.path;
-  headers[":authority"] = inbound.authority;
+  headers[":method"] = received.method;
+  headers[":path"] = received.path;
+  headers[":authority"] = received.authority;
   headers[":scheme"] = "http";
 
   let stream: Carrier;
   try {
-    stream = session.request(headers, { endStream: !inbound.hasBody });
+    stream = session.request(headers, { endStream: !received.hasBody });
   } catch (err) {
     // The session closed between acquire and request: nothing was sent.
     const e = new ProxyError("unavailable", `peer ${peerIp}:${peerPort} connection closed: ${(err as Error).message}`);
     return Promise.resolve({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false, retryable: e });
   }
-  const x = new PeerExchange(stream, peerIp, peerPort, inbound, outbound, limits, startedAt);
+  const x = new PeerExchange(stream, peerIp, peerPort, received, sink, limits, startedAt);
   stream[EXCHANGE] = x;
   stream.on("response", onResponse);
   stream.on("error", onError);
   stream.on("close", onClose);
-  outbound.watch(x);
-  if (inbound.hasBody) relay(inbound.body, stream, x, "request", limits.maxRequestBodyBytes);
+  sink.watch(x);
+  if (received.hasBody) relay(received.body, stream, x, "request", limits.maxRequestBodyBytes);
   return x.promise;
 }

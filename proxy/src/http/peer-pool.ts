@@ -3,9 +3,8 @@
 // request. When the TLS material changes, existing connections are closed
 // gracefully (their streams finish) and the next request opens a new one.
 import { type ClientHttp2Session, connect as h2connect } from "node:http2";
-import { connect as tlsConnect } from "node:tls";
-import { MIN_TLS_VERSION } from "../tls/material";
-import { checkServerMeshIdentity, classifyTlsError } from "../tls/peer-identity";
+import { connectToPeer } from "../tls/client-connect";
+import { classifyTlsError } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
@@ -98,17 +97,8 @@ export class PeerPool {
     const { identity, connectTimeoutMs, headers } = this.opts;
     const material = this.tls.current;
     const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
-      createConnection: () =>
-        tlsConnect({
-          host,
-          port,
-          secureContext: material.clientContext,
-          // Peers are dialled by pod IP; what they must prove is the mesh identity.
-          servername: identity,
-          checkServerIdentity: checkServerMeshIdentity,
-          ALPNProtocols: ["h2"],
-          minVersion: MIN_TLS_VERSION,
-        }).setNoDelay(true),
+      // Peers are dialled by pod IP; what they must prove is the mesh identity.
+      createConnection: () => connectToPeer(host, port, material, identity),
       settings: { enablePush: false, initialWindowSize: WINDOW, maxHeaderListSize: headers.maxHeaderListSize },
       maxHeaderListPairs: headers.maxHeaderListPairs,
       maxSessionMemory: 64,

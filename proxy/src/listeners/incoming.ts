@@ -19,12 +19,12 @@ import type { Socket } from "node:net";
 import { type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from "node:tls";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type Inbound, http1Outbound, http2Outbound } from "../http/exchange";
+import { type ReceivedRequest, http1ResponseSink, http2ResponseSink } from "../http/exchange";
 import { splitDtabLines } from "../routing/dtab-header";
 import { hopHeaderSettings } from "../http/hop-limits";
 import { checkAuthority, checkDeclaredLength, checkHttp1Head } from "../http/request-head";
 import type { IncomingRouter } from "../routing/incoming-router";
-import { MIN_TLS_VERSION, type TlsMaterial } from "../tls/material";
+import { peerServerOptions } from "../tls/server-options";
 import { authorizationCode, checkPeer, classifyTlsError, classifyVerifyError, peerStanding } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
@@ -77,13 +77,13 @@ export class IncomingListener {
   ) {
     const { limits, tls: tlsConfig } = live.current.config;
     this.server = createTlsServer({
-      ...this.serverOptions(tls.current),
+      ...peerServerOptions(tls.current),
       handshakeTimeout: limits.connectTimeoutMs,
       // Small HTTP/2 frames must not wait for delayed ACKs (see http/peer-pool.ts).
       noDelay: true,
     });
     tls.onReload((m) => {
-      this.server.setSecureContext(this.serverOptions(m));
+      this.server.setSecureContext(peerServerOptions(m));
       this.sweep();
     });
     // Certificates expire between reloads too.
@@ -183,20 +183,6 @@ export class IncomingListener {
     for (const socket of this.connections.sockets) socket.destroy();
   }
 
-  private serverOptions(m: TlsMaterial) {
-    return {
-      ...m.options,
-      minVersion: MIN_TLS_VERSION,
-      // A missing certificate fails the handshake with a certificate_required
-      // alert. node checks the chain only after the handshake, in JavaScript,
-      // and has no way to send an alert then: a bad chain is refused by closing
-      // the connection, its reason kept on the socket (tlsClientError below).
-      requestCert: true,
-      rejectUnauthorized: true,
-      ALPNProtocols: ["h2", "http/1.1"],
-    };
-  }
-
   /**
    * Closes, gracefully, the connections whose peer would not be admitted now:
    * HTTP/2 sessions get GOAWAY and their streams finish; HTTP/1.1 connections
@@ -257,15 +243,15 @@ export class IncomingListener {
       stream[PEER] = peer;
       stream.once("close", onPeerStreamClose);
     }
-    const outbound = http2Outbound(stream);
+    const sink = http2ResponseSink(stream);
     if (!this.admit()) {
-      outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
+      sink.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
       return;
     }
     stream.once("close", this.release);
     const method = headers[":method"] ?? "GET";
     if (method === "CONNECT") {
-      outbound.fail(new ProxyError("method", "CONNECT tunnels are not supported by the mesh"));
+      sink.fail(new ProxyError("method", "CONNECT tunnels are not supported by the mesh"));
       return;
     }
     splitDtabLines(headers, rawHeaders);
@@ -274,10 +260,10 @@ export class IncomingListener {
       checkAuthority(authority) ??
       checkDeclaredLength(headers["content-length"], this.live.current.config.limits.maxRequestBodyBytes);
     if (refusal !== undefined) {
-      outbound.fail(refusal);
+      sink.fail(refusal);
       return;
     }
-    const inbound: Inbound = {
+    const received: ReceivedRequest = {
       method,
       authority,
       path: headers[":path"] ?? "/",
@@ -286,13 +272,13 @@ export class IncomingListener {
       hasBody: !stream.endAfterHeaders,
       remoteAddress: stream.session?.socket?.remoteAddress,
     };
-    void this.router.route(inbound, outbound, true);
+    void this.router.route(received, sink, true);
   }
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {
-    const outbound = http1Outbound(req, res, this.closeAfter);
+    const sink = http1ResponseSink(req, res, this.closeAfter);
     if (!this.admit()) {
-      outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
+      sink.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
       return;
     }
     res.once("close", this.release);
@@ -304,13 +290,13 @@ export class IncomingListener {
           ? new ProxyError("bad_request", "the incoming listener takes origin-form requests")
           : (checkHttp1Head(req, this.live.current.config.limits) ?? checkAuthority(req.headers.host ?? ""));
     if (refusal !== undefined) {
-      outbound.fail(refusal);
+      sink.fail(refusal);
       return;
     }
     splitDtabLines(req.headers, req.rawHeaders);
     const te = req.headers["transfer-encoding"];
     const cl = req.headers["content-length"];
-    const inbound: Inbound = {
+    const received: ReceivedRequest = {
       method: req.method ?? "GET",
       authority: req.headers.host ?? "",
       path: url,
@@ -319,7 +305,7 @@ export class IncomingListener {
       hasBody: te !== undefined || (cl !== undefined && cl !== "0"),
       remoteAddress: req.socket.remoteAddress,
     };
-    void this.router.route(inbound, outbound, true);
+    void this.router.route(received, sink, true);
   }
 }
 

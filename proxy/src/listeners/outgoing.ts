@@ -4,7 +4,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type Inbound, http1Outbound } from "../http/exchange";
+import { type ReceivedRequest, http1ResponseSink } from "../http/exchange";
 import { splitDtabLines } from "../routing/dtab-header";
 import { checkAuthority, checkHttp1Head } from "../http/request-head";
 import type { OutgoingRouter } from "../routing/outgoing-router";
@@ -56,10 +56,10 @@ export class OutgoingListener {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const outbound = http1Outbound(req, res, this.isDraining);
+    const sink = http1ResponseSink(req, res, this.isDraining);
     if (this.pending >= this.live.current.config.limits.maxPendingRequests) {
       this.metrics.shed.labels("outgoing").inc();
-      outbound.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the outgoing listener`));
+      sink.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the outgoing listener`));
       return;
     }
     this.pending++;
@@ -69,13 +69,13 @@ export class OutgoingListener {
     const refusal = checkHttp1Head(req, this.live.current.config.limits);
     const target = refusal ?? parseTarget(req);
     if (target instanceof ProxyError) {
-      outbound.fail(target);
+      sink.fail(target);
       return;
     }
     splitDtabLines(req.headers, req.rawHeaders);
     const te = req.headers["transfer-encoding"];
     const cl = req.headers["content-length"];
-    const inbound: Inbound = {
+    const received: ReceivedRequest = {
       method: req.method ?? "GET",
       authority: target.authority,
       path: target.path,
@@ -84,7 +84,7 @@ export class OutgoingListener {
       hasBody: te !== undefined || (cl !== undefined && cl !== "0"),
       remoteAddress: req.socket.remoteAddress,
     };
-    void this.router.route(inbound, outbound);
+    void this.router.route(received, sink);
   }
 
   private readonly onResponseClose = (): void => {

@@ -6,7 +6,7 @@ import type { Agent, OutgoingHttpHeaders } from "node:http";
 import type { Endpoint } from "../discovery/endpoint-index";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type ForwardLimits, type Inbound, type Outbound, elapsed } from "../http/exchange";
+import { type ForwardLimits, type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
 import { forwardHttp1 } from "../http/forward-http1";
 import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
 import type { Logger } from "../telemetry/log";
@@ -34,20 +34,20 @@ export class IncomingRouter {
   constructor(private readonly d: IncomingDeps) {}
 
   /** `authenticated` is true only for a connection whose peer proved the mesh identity. */
-  async route(inbound: Inbound, outbound: Outbound, authenticated: boolean): Promise<void> {
+  async route(received: ReceivedRequest, sink: ResponseSink, authenticated: boolean): Promise<void> {
     const started = performance.now();
     let service = UNBOUND;
     let status: number;
     try {
       const { config, incomingDtab } = this.d.live.current;
-      const host = hostOf(inbound.authority);
+      const host = hostOf(received.authority);
       if (host === "") throw new ProxyError("bad_request", "request names no host (:authority or Host header)");
-      if (meshHops(inbound.headers.via) >= config.limits.maxHops) {
+      if (meshHops(received.headers.via) >= config.limits.maxHops) {
         throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
       }
 
       let dtabs: readonly Dtab[] = this.baseDtabs(incomingDtab);
-      const override = inbound.headers[DTAB_HEADER];
+      const override = received.headers[DTAB_HEADER];
       if (override !== undefined && authenticated) {
         const parsed = this.d.dtabHeaders.parse(override);
         if (!parsed.ok) throw new ProxyError("bad_request", parsed.error);
@@ -55,7 +55,7 @@ export class IncomingRouter {
       }
 
       const name = `/svc/${host}`;
-      const hint = inbound.headers[DST_ENDPOINT_HEADER];
+      const hint = received.headers[DST_ENDPOINT_HEADER];
       const res = this.d.resolver.resolve(dtabs, ["svc", host], typeof hint === "string" ? hint : undefined);
       if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
       const dest = res.dest;
@@ -70,13 +70,13 @@ export class IncomingRouter {
         );
       }
       service = dest.service;
-      const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
-      headers.via = appendVia(inbound.headers.via);
+      const headers = endToEndHeaders(received.headers, DST_ENDPOINT_HEADER);
+      headers.via = appendVia(received.headers.via);
       if (!authenticated) delete headers[DTAB_HEADER];
-      status = await this.toEndpoint(dest, name, inbound, outbound, headers, config.limits, started);
+      status = await this.toEndpoint(dest, name, received, sink, headers, config.limits, started);
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
-      outbound.fail(e);
+      sink.fail(e);
       status = e.status;
       if (this.d.log.enabled("debug")) this.d.log.debug("request_failed", { direction: "incoming", error: e.message });
     }
@@ -93,8 +93,8 @@ export class IncomingRouter {
   private async toEndpoint(
     dest: ServiceDestination,
     name: string,
-    inbound: Inbound,
-    outbound: Outbound,
+    received: ReceivedRequest,
+    sink: ResponseSink,
     headers: OutgoingHttpHeaders,
     limits: ForwardLimits,
     started: number,
@@ -106,12 +106,12 @@ export class IncomingRouter {
     }
     // The sending proxy already balanced across the cluster; honour its choice
     // when it names one of this node's endpoints for this name.
-    const hint = inbound.headers[DST_ENDPOINT_HEADER];
+    const hint = received.headers[DST_ENDPOINT_HEADER];
     const endpoint = (typeof hint === "string" && byKey(endpoints, hint)) || this.d.balancer.pick(endpoints)!;
     const stats = this.d.balancer.start(endpoint.key);
     const t0 = performance.now();
     const target = { host: endpoint.ip, port: endpoint.port, describe: `endpoint ${endpoint.key} of ${dest.id}` };
-    const o = await forwardHttp1(this.d.agent, target, inbound, outbound, headers, limits, started);
+    const o = await forwardHttp1(this.d.agent, target, received, sink, headers, limits, started);
     this.d.balancer.finish(endpoint.key, stats, o.upstreamOk, performance.now() - t0);
     return o.status;
   }

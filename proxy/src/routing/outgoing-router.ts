@@ -6,7 +6,7 @@ import type { OutgoingHttpHeaders } from "node:http2";
 import { type LiveConfig, addressIn } from "../config/live";
 import type { Endpoint, EndpointIndex } from "../discovery/endpoint-index";
 import { ProxyError } from "../http/errors";
-import { type ForwardOutcome, type Inbound, type Outbound, elapsed } from "../http/exchange";
+import { type ForwardOutcome, type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
 import { forwardHttp1 } from "../http/forward-http1";
 import { forwardToPeer } from "../http/forward-peer";
 import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
@@ -56,25 +56,25 @@ interface Plan {
 export class OutgoingRouter {
   constructor(private readonly d: OutgoingDeps) {}
 
-  async route(inbound: Inbound, outbound: Outbound): Promise<void> {
+  async route(received: ReceivedRequest, sink: ResponseSink): Promise<void> {
     const started = performance.now();
     let service = UNBOUND;
     let status: number;
     try {
-      const plan = this.plan(inbound);
+      const plan = this.plan(received);
       const { dest } = plan;
       if (dest.kind === "inet") {
         service = dest.id;
         const { config } = this.d.live.current;
         const target = { host: dest.host, port: dest.port, describe: dest.id };
-        status = (await forwardHttp1(this.d.agent, target, inbound, outbound, plan.headers, config.limits, started)).status;
+        status = (await forwardHttp1(this.d.agent, target, received, sink, plan.headers, config.limits, started)).status;
       } else {
         service = dest.service;
-        status = await this.toPeers(dest, plan.name, inbound, outbound, plan.headers, started);
+        status = await this.toPeers(dest, plan.name, received, sink, plan.headers, started);
       }
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
-      outbound.fail(e);
+      sink.fail(e);
       status = e.status;
       if (this.d.log.enabled("debug")) this.d.log.debug("request_failed", { direction: "outgoing", error: e.message });
     }
@@ -82,26 +82,26 @@ export class OutgoingRouter {
   }
 
   /** Binds the request to a destination and prepares its headers; throws a ProxyError. */
-  private plan(inbound: Inbound): Plan {
+  private plan(received: ReceivedRequest): Plan {
     const { config, outgoingDtab, dtabOverrideFrom } = this.d.live.current;
-    const host = hostOf(inbound.authority);
+    const host = hostOf(received.authority);
     if (host === "") throw new ProxyError("bad_request", "request names no host (absolute URI or Host header)");
-    if (meshHops(inbound.headers.via) >= config.limits.maxHops) {
+    if (meshHops(received.headers.via) >= config.limits.maxHops) {
       throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
     }
 
     let dtabs: readonly Dtab[] = this.baseDtabs(outgoingDtab);
     let forwardDtab: string | string[] | undefined;
-    const override = inbound.headers[DTAB_HEADER];
+    const override = received.headers[DTAB_HEADER];
     if (override !== undefined) {
-      if (addressIn(dtabOverrideFrom, inbound.remoteAddress)) {
+      if (addressIn(dtabOverrideFrom, received.remoteAddress)) {
         const parsed = this.d.dtabHeaders.parse(override);
         if (!parsed.ok) throw new ProxyError("bad_request", parsed.error);
         dtabs = [outgoingDtab, parsed.dtab];
         forwardDtab = override;
       } else {
         this.d.metrics.dtabOverridesIgnored.inc();
-        this.d.log.debug("dtab_override_ignored", { from: inbound.remoteAddress });
+        this.d.log.debug("dtab_override_ignored", { from: received.remoteAddress });
       }
     }
 
@@ -109,8 +109,8 @@ export class OutgoingRouter {
     const res = this.d.resolver.resolve(dtabs, ["svc", host]);
     if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
 
-    const headers = endToEndHeaders(inbound.headers, DST_ENDPOINT_HEADER);
-    headers.via = appendVia(inbound.headers.via);
+    const headers = endToEndHeaders(received.headers, DST_ENDPOINT_HEADER);
+    headers.via = appendVia(received.headers.via);
     if (forwardDtab === undefined) delete headers[DTAB_HEADER];
     return { dest: res.dest, name, headers };
   }
@@ -125,8 +125,8 @@ export class OutgoingRouter {
   private async toPeers(
     dest: ServiceDestination,
     name: string,
-    inbound: Inbound,
-    outbound: Outbound,
+    received: ReceivedRequest,
+    sink: ResponseSink,
     headers: OutgoingHttpHeaders,
     started: number,
   ): Promise<number> {
@@ -163,7 +163,7 @@ export class OutgoingRouter {
         const acquired = pool.acquire(peerIp, port);
         const session = acquired instanceof Promise ? await acquired : acquired;
         headers[DST_ENDPOINT_HEADER] = endpoint.key;
-        outcome = await forwardToPeer(session, peerIp, port, inbound, outbound, headers, config.limits, started);
+        outcome = await forwardToPeer(session, peerIp, port, received, sink, headers, config.limits, started);
       } catch (err) {
         // Connecting failed: nothing of the request was sent or read.
         const e = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);
@@ -175,10 +175,10 @@ export class OutgoingRouter {
       if (outcome.connectionClosing === true && !redialed) redialed = true;
       else (tried ??= new Set()).add(endpoint.key);
       lastError = outcome.retryable;
-      const bodyUntouched = !inbound.hasBody || inbound.body.readableDidRead === false;
+      const bodyUntouched = !received.hasBody || received.body.readableDidRead === false;
       // Never processed (refused, not connected): any method may go elsewhere.
       // Lost before a response: only an idempotent one, as it may have been processed.
-      if (!bodyUntouched || (outcome.maybeProcessed === true && !IDEMPOTENT.has(inbound.method))) throw lastError;
+      if (!bodyUntouched || (outcome.maybeProcessed === true && !IDEMPOTENT.has(received.method))) throw lastError;
       if (!budget.tryWithdraw()) {
         metrics.retriesBudgetExhausted.inc();
         throw lastError;

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { IDaemonSet } from "kubernetes-models/apps/v1";
 import type { IConfigMap, IContainer, ISecret, IService, IServiceAccount } from "kubernetes-models/v1";
 import type { IClusterRole, IClusterRoleBinding, IRole, IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
-import { Mesh, type MeshArgs } from "../../components/mesh";
+import { ProxyDaemonSet, type ProxyDaemonSetArgs } from "../../components/proxy-daemonset";
 import { PROXY_CONFIG_PATH, TLS_SECRET_KEYS } from "../../components/proxy-config";
 import { loadSettings, type Settings } from "../../components/settings";
 import { ZtMesh } from "../../components/zt-mesh";
@@ -18,7 +18,7 @@ import { stackSource } from "./support/stack-config";
 const settings: Settings = loadSettings(stackSource("dev"));
 
 let deployed: Run<ZtMesh>;
-/** The Mesh component's registrations; `all` adds the PKI and the demo. */
+/** The ProxyDaemonSet component's registrations; `all` adds the PKI and the demo. */
 let regs: readonly Registration[];
 let all: readonly Registration[];
 let ds: IDaemonSet;
@@ -28,8 +28,8 @@ let config: ProxyConfig;
 before(async () => {
   deployed = await run(() => new ZtMesh("zt-mesh", settings));
   all = deployed.registrations;
-  const mesh = all.find((r) => r.type === "zt-mesh:index:Mesh");
-  assert.ok(mesh, "a Mesh component");
+  const mesh = all.find((r) => r.type === "zt-mesh:index:ProxyDaemonSet");
+  assert.ok(mesh, "a ProxyDaemonSet component");
   regs = all.filter((r) => r === mesh || r.parent === mesh.urn);
   ds = theObject<IDaemonSet>(regs, "DaemonSet");
   const containers = ds.spec?.template.spec?.containers ?? [];
@@ -41,9 +41,9 @@ before(async () => {
 const podSpec = () => ds.spec?.template.spec ?? assert.fail("DaemonSet has no pod spec");
 const podLabels = () => ds.spec?.template.metadata?.labels ?? {};
 
-describe("Mesh resources", () => {
+describe("ProxyDaemonSet resources", () => {
   it("are exactly the ServiceAccount, RBAC, Secret, ConfigMap, DaemonSet and Service, named after the component", () => {
-    const mesh = regs.find((r) => r.type === "zt-mesh:index:Mesh");
+    const mesh = regs.find((r) => r.type === "zt-mesh:index:ProxyDaemonSet");
     assert.ok(mesh);
     const children = regs.filter((r) => r.parent === mesh.urn);
     assert.deepEqual(
@@ -77,7 +77,7 @@ describe("Mesh resources", () => {
   });
 
   it("include the namespace, first in line, only when asked to create it", async () => {
-    const { registrations } = await run(() => new Mesh("m", meshArgs({ namespace: "mesh-ns", createNamespace: true })));
+    const { registrations } = await run(() => new ProxyDaemonSet("m", meshArgs({ namespace: "mesh-ns", createNamespace: true })));
     const ns = registrations.find((r) => r.type === "kubernetes:core/v1:Namespace");
     assert.ok(ns);
     assert.deepEqual((ns.inputs as { metadata: { name: string } }).metadata.name, "mesh-ns");
@@ -313,16 +313,16 @@ describe("RBAC", () => {
   });
 });
 
-describe("Mesh arguments the proxy would reject", () => {
+describe("ProxyDaemonSet arguments the proxy would reject", () => {
   it("fail construction with the proxy's message naming the field, before anything is registered", async () => {
     const { registrations } = await run(() => {
-      assert.throws(() => new Mesh("bad", meshArgs({ outgoingDtab: "/svc =>" })), /outgoing\.dtab: bad dtab/);
+      assert.throws(() => new ProxyDaemonSet("bad", meshArgs({ outgoingDtab: "/svc =>" })), /outgoing\.dtab: bad dtab/);
     });
     assert.equal(registrations.length, 0);
   });
 });
 
-function meshArgs(overrides: Partial<MeshArgs>): MeshArgs {
+function meshArgs(overrides: Partial<ProxyDaemonSetArgs>): ProxyDaemonSetArgs {
   return {
     namespace: "default",
     createNamespace: false,

@@ -42,7 +42,7 @@ export interface MeshTlsMaterial {
   readonly privateKeyPem: pulumi.Input<string>;
 }
 
-export interface MeshArgs {
+export interface ProxyDaemonSetArgs {
   readonly namespace: string;
   /** Create the namespace (and delete it on `pulumi destroy`); otherwise it must exist. */
   readonly createNamespace: boolean;
@@ -87,7 +87,8 @@ function labelSelector(labels: Record<string, string>): string {
     .join(",");
 }
 
-export class Mesh extends pulumi.ComponentResource {
+/** The per-node proxies as one bundle: ServiceAccount, RBAC, Secret, ConfigMap, DaemonSet and Service. */
+export class ProxyDaemonSet extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
   readonly configYaml: string;
   readonly serviceName: pulumi.Output<string>;
@@ -96,7 +97,7 @@ export class Mesh extends pulumi.ComponentResource {
   /** Label selector of the proxy pods, e.g. for `kubectl get pods -l`. */
   readonly podSelector: string;
 
-  constructor(name: string, args: MeshArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: ProxyDaemonSetArgs, opts?: pulumi.ComponentResourceOptions) {
     const podLabels = proxyPodLabels(name);
     const podSelector = labelSelector(podLabels);
     // Rendered before super(), so a value the proxy would reject fails the
@@ -111,7 +112,8 @@ export class Mesh extends pulumi.ComponentResource {
       meshPodSelector: podSelector,
       logLevel: args.logLevel,
     });
-    super("zt-mesh:index:Mesh", name, {}, opts);
+    // The alias keeps the resources of stacks that deployed this component under its former type.
+    super("zt-mesh:index:ProxyDaemonSet", name, {}, { ...opts, aliases: [...(opts?.aliases ?? []), { type: "zt-mesh:index:Mesh" }] });
     this.podSelector = podSelector;
     this.configYaml = configYaml;
     const labels = { ...podLabels, "app.kubernetes.io/part-of": "zt-mesh", "app.kubernetes.io/component": "proxy" };
@@ -252,7 +254,7 @@ export class Mesh extends pulumi.ComponentResource {
 
 /** The proxy pod: one per node, reading its config and certificates from mounts it cannot write. */
 function proxyPodSpec(
-  args: MeshArgs,
+  args: ProxyDaemonSetArgs,
   refs: { serviceAccount: k8s.core.v1.ServiceAccount; configMap: k8s.core.v1.ConfigMap; secret: k8s.core.v1.Secret },
 ): k8s.types.input.core.v1.PodSpec {
   const fromField = (envName: string, fieldPath: string) => ({ name: envName, valueFrom: { fieldRef: { fieldPath } } });
