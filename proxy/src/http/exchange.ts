@@ -4,10 +4,9 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse, Incoming
 import type { ServerHttp2Stream } from "node:http2";
 import { constants as h2 } from "node:http2";
 import type { Writable } from "node:stream";
-import type { ProxyConfig } from "../config/schema";
-import { ProxyError } from "./errors";
+import type { ProxyError } from "./errors";
 import { ERR_HEADER, headerSafe } from "./headers";
-import { type BodySource, type RelayKind, type RelayWatcher, awaitingSender, resetStream } from "./relay";
+import { type BodySource, resetStream } from "./relay";
 
 /** The request the proxy received, whichever protocol the client spoke. */
 export interface ReceivedRequest {
@@ -180,131 +179,7 @@ export function http2ResponseSink(stream: ServerHttp2Stream): ResponseSink {
   return new Http2ResponseSink(stream);
 }
 
-/** How a forwarding attempt ended, for the balancer, retries and metrics. */
-export interface ForwardOutcome {
-  /** Status sent to the client (the proxy's own on failure); 0 if the client went away first. */
-  readonly status: number;
-  /** Seconds until the response head was sent. */
-  readonly headSeconds: number;
-  /** False when the upstream failed (connection, reset, timeout): counts against it. */
-  readonly upstreamOk: boolean;
-  /**
-   * Set when nothing reached the upstream and nothing was sent to the client,
-   * so the caller may try elsewhere. The error is what to answer if it does not.
-   */
-  readonly retryable?: ProxyError;
-  /**
-   * With `retryable`: the upstream failed before any response, but may have
-   * processed the request, so only an idempotent request may be tried again.
-   */
-  readonly maybeProcessed?: boolean;
-  /**
-   * With `retryable`: the connection was closing (GOAWAY), not the endpoint
-   * failing, so the same endpoint may be tried on a new connection.
-   */
-  readonly connectionClosing?: boolean;
-}
-
+/** Seconds since `startedAt` (a performance.now() reading). */
 export function elapsed(startedAt: number): number {
   return (performance.now() - startedAt) / 1000;
-}
-
-function fireTimeout(attempt: ForwardAttempt): void {
-  attempt.timedOut();
-}
-
-export type ForwardLimits = Pick<ProxyConfig["limits"], "requestTimeoutMs" | "maxRequestBodyBytes">;
-
-/**
- * One forwarding attempt's state, shared by the HTTP/1.1 and HTTP/2 forwarders:
- * it settles once, with a ForwardOutcome, and clears its timeout. It decides
- * whose fault each ending is (the client's never counts against the upstream);
- * subclasses say how to reset their upstream.
- */
-export abstract class ForwardAttempt implements AbortWatcher, RelayWatcher {
-  settled = false;
-  status = 0;
-  headSeconds = 0;
-  readonly timer: NodeJS.Timeout;
-  readonly promise: Promise<ForwardOutcome>;
-  private resolve!: (o: ForwardOutcome) => void;
-
-  constructor(
-    readonly received: ReceivedRequest,
-    readonly sink: ResponseSink,
-    readonly limits: ForwardLimits,
-    readonly startedAt: number,
-  ) {
-    this.timer = setTimeout(fireTimeout, limits.requestTimeoutMs, this);
-    this.promise = new Promise((resolve) => {
-      this.resolve = resolve;
-    });
-  }
-
-  /** Names the upstream in errors, e.g. "peer 10.0.0.5:4141". */
-  abstract get describe(): string;
-  /** Cuts the request to the upstream off, so it is never taken as complete. */
-  abstract resetUpstream(): void;
-
-  /** No response head within requestTimeoutMs. */
-  timedOut(): void {
-    const ms = this.limits.requestTimeoutMs;
-    // A body still trickling in is the client's doing (408); the upstream is not blamed.
-    const clientSlow = this.received.hasBody && awaitingSender(this.received.body);
-    const err = clientSlow
-      ? new ProxyError("client_timeout", `request body not received within ${ms} ms (limits.requestTimeoutMs)`)
-      : new ProxyError("timeout", `timeout after ${ms} ms waiting for ${this.describe}`);
-    this.resetUpstream();
-    this.sink.fail(err);
-    this.settle(err.status, clientSlow);
-  }
-
-  clientGone(): void {
-    this.resetUpstream();
-    this.settle(0, true);
-  }
-
-  relayEnded(kind: RelayKind): void {
-    if (kind === "response") this.settle(this.status, true);
-  }
-
-  relayBroken(kind: RelayKind, tooLarge: boolean): void {
-    if (kind === "response") {
-      // The upstream's response stopped short: the client must see it cut off too.
-      this.sink.abort();
-      this.settle(this.status, false);
-      return;
-    }
-    this.resetUpstream();
-    if (!tooLarge) {
-      // The client reset, closed or garbled its body; node's parser answers a garbled one.
-      this.settle(0, true);
-      return;
-    }
-    const err = new ProxyError(
-      "too_large",
-      `request body larger than limits.maxRequestBodyBytes (${this.limits.maxRequestBodyBytes} bytes)`,
-    );
-    this.sink.fail(err);
-    this.settle(this.sink.headersSent ? this.status : err.status, true);
-  }
-
-  settle(status: number, upstreamOk: boolean, retryable?: ProxyError, maybeProcessed?: boolean, connectionClosing?: boolean): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    const headSeconds = this.headSeconds === 0 ? elapsed(this.startedAt) : this.headSeconds;
-    this.resolve(
-      retryable === undefined
-        ? { status, headSeconds, upstreamOk }
-        : {
-            status,
-            headSeconds,
-            upstreamOk,
-            retryable,
-            maybeProcessed: maybeProcessed === true,
-            connectionClosing: connectionClosing === true,
-          },
-    );
-  }
 }

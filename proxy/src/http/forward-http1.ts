@@ -7,7 +7,9 @@
 import { Agent, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, request } from "node:http";
 import { errorMessage } from "../telemetry/log";
 import { ProxyError } from "./errors";
-import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type ReceivedRequest, type ResponseSink, elapsed } from "./exchange";
+import type { ReceivedRequest, ResponseSink } from "./exchange";
+import { type ForwardLimits, ForwardAttempt } from "./forward-attempt";
+import type { ForwardOutcome } from "./forward-outcome";
 import { endToEndHeaders } from "./headers";
 import { relay } from "./relay";
 
@@ -32,9 +34,8 @@ class Http1Exchange extends ForwardAttempt {
     received: ReceivedRequest,
     sink: ResponseSink,
     limits: ForwardLimits,
-    startedAt: number,
   ) {
-    super(received, sink, limits, startedAt);
+    super(received, sink, limits);
   }
 
   get describe(): string {
@@ -49,13 +50,11 @@ class Http1Exchange extends ForwardAttempt {
 
 function onResponse(this: Carrier<ClientRequest>, res: IncomingMessage): void {
   const x = this[EXCHANGE]!;
-  clearTimeout(x.timer);
-  x.status = res.statusCode ?? 502;
+  x.responding(res.statusCode ?? 502);
   const body = x.sink.respond(x.status, endToEndHeaders(res.headers));
-  x.headSeconds = elapsed(x.startedAt);
   if (body === undefined) {
     res.destroy();
-    x.settle(0, true);
+    x.settle({ kind: "client-gone" });
     return;
   }
   relay(res, body, x, "response");
@@ -64,11 +63,15 @@ function onResponse(this: Carrier<ClientRequest>, res: IncomingMessage): void {
 function onRequestError(this: Carrier<ClientRequest>, err: Error): void {
   const x = this[EXCHANGE]!;
   if (x.settled) return;
+  if (x.sink.headersSent) {
+    x.sink.abort();
+    x.settle({ kind: "broken-after-head", status: x.status });
+    return;
+  }
   // A refused connection never carried the request.
   const refused = (err as NodeJS.ErrnoException).code === "ECONNREFUSED";
   const e = new ProxyError("unavailable", `${x.target.describe} failed: ${errorMessage(err)}`, refused);
-  x.sink.fail(e);
-  x.settle(x.sink.headersSent ? 0 : e.status, false);
+  x.settle(refused ? { kind: "not-sent", error: e, endpointAtFault: true } : { kind: "lost-before-head", error: e });
 }
 
 export function forwardHttp1(
@@ -78,7 +81,6 @@ export function forwardHttp1(
   sink: ResponseSink,
   headers: OutgoingHttpHeaders,
   limits: ForwardLimits,
-  startedAt: number,
 ): Promise<ForwardOutcome> {
   headers.host = received.authority;
   const upstream: Carrier<ClientRequest> = request({
@@ -90,7 +92,7 @@ export function forwardHttp1(
     agent,
     setHost: false,
   });
-  const x = new Http1Exchange(upstream, target, received, sink, limits, startedAt);
+  const x = new Http1Exchange(upstream, target, received, sink, limits);
   upstream[EXCHANGE] = x;
   upstream.on("response", onResponse);
   upstream.on("error", onRequestError);

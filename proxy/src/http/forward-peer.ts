@@ -6,7 +6,9 @@
 // no closures are built per request.
 import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, constants as h2 } from "node:http2";
 import { ProxyError } from "./errors";
-import { type ForwardLimits, type ForwardOutcome, ForwardAttempt, type ReceivedRequest, type ResponseSink, elapsed } from "./exchange";
+import type { ReceivedRequest, ResponseSink } from "./exchange";
+import { type ForwardLimits, ForwardAttempt } from "./forward-attempt";
+import type { ForwardOutcome } from "./forward-outcome";
 import { endToEndHeaders } from "./headers";
 import { relay, resetStream } from "./relay";
 
@@ -34,9 +36,8 @@ class PeerExchange extends ForwardAttempt {
     received: ReceivedRequest,
     sink: ResponseSink,
     limits: ForwardLimits,
-    startedAt: number,
   ) {
-    super(received, sink, limits, startedAt);
+    super(received, sink, limits);
   }
 
   /** "ip:port", for messages. */
@@ -52,28 +53,24 @@ class PeerExchange extends ForwardAttempt {
     resetStream(this.stream, true);
   }
 
-  /** The stream broke without a refusal: retryable (if idempotent) until a response began, else cut short. */
+  /** The stream broke without a refusal: lost if no response had begun (the peer died, the connection broke), else cut short. */
   broke(e: ProxyError): void {
     if (this.status === 0 && !this.sink.headersSent) {
-      // Lost before any response (the peer died, the connection broke): the
-      // router retries it elsewhere if it is idempotent, or answers with `e`.
-      this.settle(e.status, false, e, true);
+      this.settle({ kind: "lost-before-head", error: e });
       return;
     }
-    this.sink.fail(e);
-    this.settle(this.status === 0 ? e.status : this.status, false);
+    this.sink.abort();
+    this.settle({ kind: "broken-after-head", status: this.status });
   }
 }
 
 function onResponse(this: Carrier, h: IncomingHttpHeaders): void {
   const x = this[EXCHANGE]!;
-  clearTimeout(x.timer);
-  x.status = Number(h[":status"]) || 502;
+  x.responding(Number(h[":status"]) || 502);
   const body = x.sink.respond(x.status, endToEndHeaders(h));
-  x.headSeconds = elapsed(x.startedAt);
   if (body === undefined) {
     resetStream(this, true);
-    x.settle(0, true);
+    x.settle({ kind: "client-gone" });
     return;
   }
   relay(this, body, x, "response");
@@ -87,7 +84,7 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
     // A GOAWAY (the peer closing an idle session, or draining) is no failure
     // of the endpoint: it may be tried again on a new connection.
     const closing = err.code === "ERR_HTTP2_GOAWAY_SESSION" || err.code === "ERR_HTTP2_INVALID_SESSION";
-    x.settle(e.status, closing, e, false, closing);
+    x.settle({ kind: "not-sent", error: e, endpointAtFault: !closing });
     return;
   }
   x.broke(new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`));
@@ -97,8 +94,7 @@ function onClose(this: Carrier): void {
   const x = this[EXCHANGE]!;
   if (x.settled) return;
   if (x.status === 0 && this.rstCode === h2.NGHTTP2_REFUSED_STREAM) {
-    const e = new ProxyError("unavailable", `peer ${x.peer} refused the request`);
-    x.settle(e.status, false, e);
+    x.settle({ kind: "not-sent", error: new ProxyError("unavailable", `peer ${x.peer} refused the request`), endpointAtFault: true });
     return;
   }
   x.broke(new ProxyError("unavailable", `peer ${x.peer} reset the request (code ${this.rstCode})`));
@@ -116,7 +112,6 @@ export function forwardToPeer(
   sink: ResponseSink,
   headers: OutgoingHttpHeaders,
   limits: ForwardLimits,
-  startedAt: number,
 ): Promise<ForwardOutcome> {
   headers[":method"] = received.method;
   headers[":path"] = received.path;
@@ -129,9 +124,9 @@ export function forwardToPeer(
   } catch (err) {
     // The session closed between acquire and request: nothing was sent.
     const e = new ProxyError("unavailable", `peer ${peerIp}:${peerPort} connection closed: ${(err as Error).message}`);
-    return Promise.resolve({ status: e.status, headSeconds: elapsed(startedAt), upstreamOk: false, retryable: e });
+    return Promise.resolve({ kind: "not-sent", error: e, endpointAtFault: true });
   }
-  const x = new PeerExchange(stream, peerIp, peerPort, received, sink, limits, startedAt);
+  const x = new PeerExchange(stream, peerIp, peerPort, received, sink, limits);
   stream[EXCHANGE] = x;
   stream.on("response", onResponse);
   stream.on("error", onError);

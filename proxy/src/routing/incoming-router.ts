@@ -6,7 +6,9 @@ import type { Agent, OutgoingHttpHeaders } from "node:http";
 import type { Endpoint } from "../discovery/endpoint-index";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type ForwardLimits, type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
+import { type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
+import type { ForwardLimits } from "../http/forward-attempt";
+import { answerClient, endpointFailed } from "../http/forward-outcome";
 import { forwardHttp1 } from "../http/forward-http1";
 import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
 import type { Logger } from "../telemetry/log";
@@ -73,7 +75,7 @@ export class IncomingRouter {
       const headers = endToEndHeaders(received.headers, DST_ENDPOINT_HEADER);
       headers.via = appendVia(received.headers.via);
       if (!authenticated) delete headers[DTAB_HEADER];
-      status = await this.toEndpoint(dest, name, received, sink, headers, config.limits, started);
+      status = await this.toEndpoint(dest, name, received, sink, headers, config.limits);
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
       sink.fail(e);
@@ -97,7 +99,6 @@ export class IncomingRouter {
     sink: ResponseSink,
     headers: OutgoingHttpHeaders,
     limits: ForwardLimits,
-    started: number,
   ): Promise<number> {
     const { endpoints } = dest;
     if (endpoints.length === 0) {
@@ -111,9 +112,11 @@ export class IncomingRouter {
     const stats = this.d.balancer.start(endpoint.key);
     const t0 = performance.now();
     const target = { host: endpoint.ip, port: endpoint.port, describe: `endpoint ${endpoint.key} of ${dest.id}` };
-    const o = await forwardHttp1(this.d.agent, target, received, sink, headers, limits, started);
-    this.d.balancer.finish(endpoint.key, stats, o.upstreamOk, performance.now() - t0);
-    return o.status;
+    const outcome = await forwardHttp1(this.d.agent, target, received, sink, headers, limits);
+    this.d.balancer.finish(endpoint.key, stats, !endpointFailed(outcome), performance.now() - t0);
+    // Not sent (the endpoint refused the connection) is answered REFUSED_STREAM,
+    // so the sending proxy may try elsewhere.
+    return answerClient(sink, outcome);
   }
 }
 

@@ -6,7 +6,8 @@ import type { OutgoingHttpHeaders } from "node:http2";
 import { type LiveConfig, addressIn } from "../config/live";
 import type { Endpoint, EndpointIndex } from "../discovery/endpoint-index";
 import { ProxyError } from "../http/errors";
-import { type ForwardOutcome, type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
+import { type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
+import { type ForwardOutcome, answerClient, endpointFailed } from "../http/forward-outcome";
 import { forwardHttp1 } from "../http/forward-http1";
 import { forwardToPeer } from "../http/forward-peer";
 import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
@@ -19,8 +20,7 @@ import { DTAB_HEADER, type DtabHeaderCache } from "./dtab-header";
 import type { Dtab } from "./dtab";
 import type { Destination, Resolver, ServiceDestination } from "./resolve";
 import type { RetryBudget } from "./retry-budget";
-
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+import { retryDecision } from "./retry-policy";
 
 export interface OutgoingDeps {
   readonly live: LiveConfig;
@@ -67,10 +67,10 @@ export class OutgoingRouter {
         service = dest.id;
         const { config } = this.d.live.current;
         const target = { host: dest.host, port: dest.port, describe: dest.id };
-        status = (await forwardHttp1(this.d.agent, target, received, sink, plan.headers, config.limits, started)).status;
+        status = answerClient(sink, await forwardHttp1(this.d.agent, target, received, sink, plan.headers, config.limits));
       } else {
         service = dest.service;
-        status = await this.toPeers(dest, plan.name, received, sink, plan.headers, started);
+        status = answerClient(sink, await this.toPeers(dest, plan.name, received, sink, plan.headers));
       }
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
@@ -122,14 +122,14 @@ export class OutgoingRouter {
   }
   private base: readonly Dtab[] | undefined;
 
+  /** Balances and retries across the Service's endpoints; the last attempt's outcome is the answer. */
   private async toPeers(
     dest: ServiceDestination,
     name: string,
     received: ReceivedRequest,
     sink: ResponseSink,
-    headers: OutgoingHttpHeaders,
-    started: number,
-  ): Promise<number> {
+    base: OutgoingHttpHeaders,
+  ): Promise<ForwardOutcome> {
     const { config } = this.d.live.current;
     const { balancer, budget, index, pool, metrics } = this.d;
     if (dest.endpoints.length === 0) throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id})`);
@@ -137,22 +137,24 @@ export class OutgoingRouter {
     const port = config.incoming.port;
     // Endpoints already tried for this request; only made when one fails.
     let tried: Set<string> | undefined;
-    let lastError: ProxyError | undefined;
+    let last: ForwardOutcome | undefined;
     // One new connection to an endpoint whose connection was closing.
     let redialed = false;
 
     for (;;) {
       const endpoint: Endpoint | undefined = balancer.pick(dest.endpoints, tried);
       if (endpoint === undefined) {
-        throw lastError ?? new ProxyError("unavailable", `no reachable endpoints for ${name} (${dest.id})`);
+        if (last !== undefined) return last;
+        throw new ProxyError("unavailable", `no reachable endpoints for ${name} (${dest.id})`);
       }
       const peerIp = endpoint.nodeName === undefined ? undefined : index.peerForNode(endpoint.nodeName);
       if (peerIp === undefined) {
         (tried ??= new Set()).add(endpoint.key);
-        lastError = new ProxyError(
-          "unavailable",
-          `no ready mesh proxy on node ${endpoint.nodeName ?? "(unknown)"} for ${dest.id} endpoint ${endpoint.key}`,
-        );
+        last = {
+          kind: "not-sent",
+          endpointAtFault: true,
+          error: new ProxyError("unavailable", `no ready mesh proxy on node ${endpoint.nodeName ?? "(unknown)"} for ${dest.id} endpoint ${endpoint.key}`),
+        };
         continue;
       }
       const stats = balancer.start(endpoint.key);
@@ -162,26 +164,24 @@ export class OutgoingRouter {
         // A connected session comes back as is: no promise, no extra turn.
         const acquired = pool.acquire(peerIp, port);
         const session = acquired instanceof Promise ? await acquired : acquired;
-        headers[DST_ENDPOINT_HEADER] = endpoint.key;
-        outcome = await forwardToPeer(session, peerIp, port, received, sink, headers, config.limits, started);
+        // Each attempt has its own headers: the forwarder adds to them, and the endpoint differs.
+        const headers = { ...base, [DST_ENDPOINT_HEADER]: endpoint.key };
+        outcome = await forwardToPeer(session, peerIp, port, received, sink, headers, config.limits);
       } catch (err) {
         // Connecting failed: nothing of the request was sent or read.
-        const e = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);
-        outcome = { status: e.status, headSeconds: elapsed(started), upstreamOk: false, retryable: e };
+        const error = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);
+        outcome = { kind: "not-sent", error, endpointAtFault: true };
       }
-      balancer.finish(endpoint.key, stats, outcome.upstreamOk, performance.now() - t0);
-      if (outcome.retryable === undefined) return outcome.status;
+      balancer.finish(endpoint.key, stats, !endpointFailed(outcome), performance.now() - t0);
 
-      if (outcome.connectionClosing === true && !redialed) redialed = true;
+      const decision = retryDecision(outcome, received, redialed);
+      if (decision === "no") return outcome;
+      if (decision === "same-endpoint") redialed = true;
       else (tried ??= new Set()).add(endpoint.key);
-      lastError = outcome.retryable;
-      const bodyUntouched = !received.hasBody || received.body.readableDidRead === false;
-      // Never processed (refused, not connected): any method may go elsewhere.
-      // Lost before a response: only an idempotent one, as it may have been processed.
-      if (!bodyUntouched || (outcome.maybeProcessed === true && !IDEMPOTENT.has(received.method))) throw lastError;
+      last = outcome;
       if (!budget.tryWithdraw()) {
         metrics.retriesBudgetExhausted.inc();
-        throw lastError;
+        return outcome;
       }
       metrics.retries.inc();
     }
