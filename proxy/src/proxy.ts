@@ -17,7 +17,9 @@ import { DtabHeaderCache } from "./routing/dtab-header";
 import { DelegationExplainer } from "./routing/explain";
 import { IncomingRouter } from "./routing/incoming-router";
 import { K8S_NAMER_ID, KubernetesNamer } from "./routing/k8s-namer";
+import { LogicalStep } from "./routing/logical-step";
 import { OutgoingRouter } from "./routing/outgoing-router";
+import { FROM_MESH_PEERS, FROM_TRUSTED_SOURCES } from "./routing/override-policy";
 import { Resolver } from "./routing/resolve";
 import { RetryBudget } from "./routing/retry-budget";
 import { TlsStore } from "./tls/store";
@@ -82,22 +84,20 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   };
   const outgoingRouter = new OutgoingRouter({
     live,
-    resolver: resolvers.outgoing,
+    step: new LogicalStep(resolvers.outgoing, FROM_TRUSTED_SOURCES, dtabHeaders, metrics, log),
     index,
     balancer: new Balancer(ejection, onEject),
     budget: new RetryBudget(() => live.current.config.retries),
     pool,
     agent,
-    dtabHeaders,
     metrics,
     log,
   });
   const incomingRouter = new IncomingRouter({
     live,
-    resolver: resolvers.incoming,
+    step: new LogicalStep(resolvers.incoming, FROM_MESH_PEERS, dtabHeaders, metrics, log),
     balancer: new Balancer(ejection, onEject),
     agent,
-    dtabHeaders,
     metrics,
     log,
     nodeName,

@@ -23,7 +23,6 @@ const PLAIN_CONNECTION = new Set(["keep-alive", "Keep-Alive"]);
 /** Internal context headers that only proxies may set. */
 export const DST_ENDPOINT_HEADER = "l5d-dst-endpoint";
 export const ERR_HEADER = "l5d-err";
-const VIA_PSEUDONYM = "zt-mesh";
 
 /**
  * Copies end-to-end headers: drops hop-by-hop ones, anything the Connection
@@ -43,25 +42,6 @@ export function endToEndHeaders(headers: IncomingHttpHeaders, drop?: string): Ou
     if (value !== undefined) out[name] = value;
   }
   return out;
-}
-
-/** Number of mesh hops recorded in a Via header. */
-export function meshHops(via: string | string[] | undefined): number {
-  if (via === undefined) return 0;
-  const text = typeof via === "string" ? via : via.join(",");
-  let n = 0;
-  let i = text.indexOf(VIA_PSEUDONYM);
-  while (i !== -1) {
-    n++;
-    i = text.indexOf(VIA_PSEUDONYM, i + VIA_PSEUDONYM.length);
-  }
-  return n;
-}
-
-export function appendVia(via: string | string[] | undefined): string {
-  const mine = `1.1 ${VIA_PSEUDONYM}`;
-  if (via === undefined) return mine;
-  return `${typeof via === "string" ? via : via.join(", ")}, ${mine}`;
 }
 
 /** Keeps l5d-err values to one printable line of bounded length. */

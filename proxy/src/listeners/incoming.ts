@@ -272,7 +272,7 @@ export class IncomingListener {
       hasBody: !stream.endAfterHeaders,
       remoteAddress: stream.session?.socket?.remoteAddress,
     };
-    void this.router.route(received, sink, true);
+    void this.router.route(received, sink);
   }
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {
@@ -305,7 +305,7 @@ export class IncomingListener {
       hasBody: te !== undefined || (cl !== undefined && cl !== "0"),
       remoteAddress: req.socket.remoteAddress,
     };
-    void this.router.route(received, sink, true);
+    void this.router.route(received, sink);
   }
 }
 

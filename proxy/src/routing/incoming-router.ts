@@ -10,23 +10,20 @@ import { type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchan
 import type { ForwardLimits } from "../http/forward-attempt";
 import { answerClient, endpointFailed } from "../http/forward-outcome";
 import { forwardHttp1 } from "../http/forward-http1";
-import { DST_ENDPOINT_HEADER, appendVia, endToEndHeaders, meshHops } from "../http/headers";
+import { DST_ENDPOINT_HEADER } from "../http/headers";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
 import { type MeshMetrics, UNBOUND } from "../telemetry/metrics";
 import type { Balancer } from "./balancer";
-import { DTAB_HEADER, type DtabHeaderCache } from "./dtab-header";
-import type { Dtab } from "./dtab";
-import { hostOf } from "./outgoing-router";
-import type { Resolver, ServiceDestination } from "./resolve";
+import type { LogicalStep } from "./logical-step";
+import type { ServiceDestination } from "./resolve";
 
 export interface IncomingDeps {
   readonly live: LiveConfig;
-  /** Resolves with a namer restricted to this node's endpoints. */
-  readonly resolver: Resolver;
+  /** Names, loop check, override policy (peers' l5d-dtab) and binding, with a namer restricted to this node's endpoints. */
+  readonly step: LogicalStep;
   readonly balancer: Balancer;
   readonly agent: Agent;
-  readonly dtabHeaders: DtabHeaderCache;
   readonly metrics: MeshMetrics;
   readonly log: Logger;
   readonly nodeName: string;
@@ -35,32 +32,15 @@ export interface IncomingDeps {
 export class IncomingRouter {
   constructor(private readonly d: IncomingDeps) {}
 
-  /** `authenticated` is true only for a connection whose peer proved the mesh identity. */
-  async route(received: ReceivedRequest, sink: ResponseSink, authenticated: boolean): Promise<void> {
+  /** Every request here came over a connection whose peer proved the mesh identity. */
+  async route(received: ReceivedRequest, sink: ResponseSink): Promise<void> {
     const started = performance.now();
     let service = UNBOUND;
     let status: number;
     try {
-      const { config, incomingDtab } = this.d.live.current;
-      const host = hostOf(received.authority);
-      if (host === "") throw new ProxyError("bad_request", "request names no host (:authority or Host header)");
-      if (meshHops(received.headers.via) >= config.limits.maxHops) {
-        throw new ProxyError("loop", `routing loop: request for ${host} has passed ${config.limits.maxHops} mesh hops`);
-      }
-
-      let dtabs: readonly Dtab[] = this.baseDtabs(incomingDtab);
-      const override = received.headers[DTAB_HEADER];
-      if (override !== undefined && authenticated) {
-        const parsed = this.d.dtabHeaders.parse(override);
-        if (!parsed.ok) throw new ProxyError("bad_request", parsed.error);
-        dtabs = [incomingDtab, parsed.dtab];
-      }
-
-      const name = `/svc/${host}`;
+      const settings = this.d.live.current;
       const hint = received.headers[DST_ENDPOINT_HEADER];
-      const res = this.d.resolver.resolve(dtabs, ["svc", host], typeof hint === "string" ? hint : undefined);
-      if (res.kind !== "bound") throw new ProxyError("no_route", `no route for ${name}: ${res.reason}`);
-      const dest = res.dest;
+      const { name, dest, headers } = this.d.step.bind(received, settings, settings.incomingDtab, typeof hint === "string" ? hint : undefined);
       if (dest.kind !== "service") {
         // A peer holds a mesh certificate, not this node's trust: it may reach
         // the Services on this node, never an address of its choosing (the
@@ -72,10 +52,7 @@ export class IncomingRouter {
         );
       }
       service = dest.service;
-      const headers = endToEndHeaders(received.headers, DST_ENDPOINT_HEADER);
-      headers.via = appendVia(received.headers.via);
-      if (!authenticated) delete headers[DTAB_HEADER];
-      status = await this.toEndpoint(dest, name, received, sink, headers, config.limits);
+      status = await this.toEndpoint(dest, name, received, sink, headers, settings.config.limits);
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
       sink.fail(e);
@@ -84,13 +61,6 @@ export class IncomingRouter {
     }
     if (status !== 0) this.d.metrics.forService("incoming", service).observe(status, elapsed(started));
   }
-
-  /** [dtab], one array per config generation rather than one per request. */
-  private baseDtabs(dtab: Dtab): readonly Dtab[] {
-    if (this.base?.[0] !== dtab) this.base = [dtab];
-    return this.base;
-  }
-  private base: readonly Dtab[] | undefined;
 
   private async toEndpoint(
     dest: ServiceDestination,
