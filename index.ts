@@ -5,7 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadSettings } from "./components/settings";
 import { ZtMesh } from "./components/zt-mesh";
 
-const settings = loadSettings(new pulumi.Config());
+const MESH_NAME = "zt-mesh";
+const settings = loadSettings(new pulumi.Config(), MESH_NAME);
 
 // An explicit provider so Secrets and ConfigMaps are updated in place: the
 // proxies reload their mounted certificates and config live, and the default
@@ -16,7 +17,7 @@ const provider = new k8s.Provider("zt-mesh-kubernetes", {
   enableConfigMapMutable: true,
 });
 
-const ztMesh = new ZtMesh("zt-mesh", settings, { providers: { kubernetes: provider } });
+const ztMesh = new ZtMesh(MESH_NAME, settings, { providers: { kubernetes: provider } });
 
 export const namespace = ztMesh.namespace;
 /** Every CA certificate the mesh trusts (PEM); public. */

@@ -1,7 +1,7 @@
 // Renders the proxy's config file through the proxy's own schema and validator,
 // the same code the proxy runs when it starts, so a config the proxy would reject
 // fails `pulumi preview` instead of crash-looping a DaemonSet.
-import { ConfigError, renderConfig, type ConfigIssue, type ProxyConfigInput } from "../proxy/src/config";
+import { ConfigError, renderConfig, type ConfigIssue, type ProxyConfigInput } from "@zt-mesh/proxy-config";
 
 /** Where the DaemonSet mounts the ConfigMap, and the key the config lives under. */
 export const PROXY_CONFIG_DIR = "/etc/zt-mesh/config";

@@ -20,8 +20,7 @@ import {
   PROXY_TLS_DIR,
   TLS_SECRET_KEYS,
   renderProxyConfig,
-  type LogLevel,
-  type MeshPorts,
+  type ProxyConfigArgs,
 } from "./proxy-config";
 
 export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
@@ -34,33 +33,46 @@ export interface ProxyResources {
 }
 
 export interface MeshTlsMaterial {
-  /** The DNS name in the mesh certificate, which every proxy checks on its peers. */
-  readonly identity: string;
   readonly caBundlePem: pulumi.Input<string>;
   readonly certificatePem: pulumi.Input<string>;
   /** Kept secret end to end; a plain Input is wrapped in a secret. */
   readonly privateKeyPem: pulumi.Input<string>;
 }
 
+/** The config file of the proxies of one ProxyDaemonSet, as the proxy's own validator rendered it. */
+export interface ProxiesConfig {
+  /** The ProxyDaemonSet it is for: the file names that component's pods as the mesh's peers. */
+  readonly daemonSetName: string;
+  /** What it was rendered from: the namespace, ports and identity the DaemonSet is built with too. */
+  readonly args: ProxyConfigArgs;
+  readonly yaml: string;
+}
+
+/**
+ * Renders the config of the ProxyDaemonSet `daemonSetName`, with the label
+ * selector of its pods. Called before any resource exists, so a value the proxy
+ * would reject fails with the proxy's message (ProxyConfigError) and registers nothing.
+ */
+export function renderProxiesConfig(daemonSetName: string, args: Omit<ProxyConfigArgs, "meshPodSelector">): ProxiesConfig {
+  const full: ProxyConfigArgs = { ...args, meshPodSelector: labelSelector(proxyPodLabels(daemonSetName)) };
+  return { daemonSetName, args: full, yaml: renderProxyConfig(full) };
+}
+
 export interface ProxyDaemonSetArgs {
-  readonly namespace: string;
+  /** From renderProxiesConfig for this component's name. */
+  readonly config: ProxiesConfig;
   /** Create the namespace (and delete it on `pulumi destroy`); otherwise it must exist. */
   readonly createNamespace: boolean;
   readonly image: string;
   readonly imagePullPolicy: ImagePullPolicy;
-  readonly ports: MeshPorts;
   readonly resources: ProxyResources;
   /** DaemonSet rolling update: how many nodes (or "N%") may be without a ready proxy. */
   readonly rolloutMaxUnavailable: number | string;
   readonly service: { readonly name: string; readonly type: ServiceType };
-  readonly outgoingDtab: string;
-  readonly incomingDtab: string;
-  readonly dtabOverrideFrom: readonly string[];
-  readonly logLevel: LogLevel;
   readonly tls: MeshTlsMaterial;
 }
 
-/** The non-root user of the proxy image (proxy/Dockerfile). */
+/** The non-root user of the proxy image (the Dockerfile). */
 export const PROXY_UID = 65532;
 
 /**
@@ -72,7 +84,7 @@ export const PROXY_UID = 65532;
  */
 export const PROXY_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
 
-/** What the proxy container runs, relative to the image's WORKDIR (proxy/Dockerfile's ENTRYPOINT). */
+/** What the proxy container runs, relative to the image's WORKDIR (the Dockerfile's ENTRYPOINT). */
 export const PROXY_COMMAND: readonly string[] = ["node", ...PROXY_NODE_FLAGS, "dist/main.js"];
 const CONTAINER = "proxy";
 
@@ -98,20 +110,12 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
   readonly podSelector: string;
 
   constructor(name: string, args: ProxyDaemonSetArgs, opts?: pulumi.ComponentResourceOptions) {
+    const { daemonSetName, yaml: configYaml } = args.config;
+    if (daemonSetName !== name) {
+      throw new Error(`ProxyDaemonSet ${name}: its config was rendered for ${daemonSetName}, whose pods it would take for its peers`);
+    }
+    const { meshNamespace, meshPodSelector: podSelector } = args.config.args;
     const podLabels = proxyPodLabels(name);
-    const podSelector = labelSelector(podLabels);
-    // Rendered before super(), so a value the proxy would reject fails the
-    // deployment with the proxy's own message and registers nothing.
-    const configYaml = renderProxyConfig({
-      ports: args.ports,
-      outgoingDtab: args.outgoingDtab,
-      incomingDtab: args.incomingDtab,
-      dtabOverrideFrom: args.dtabOverrideFrom,
-      identity: args.tls.identity,
-      meshNamespace: args.namespace,
-      meshPodSelector: podSelector,
-      logLevel: args.logLevel,
-    });
     // The alias keeps the resources of stacks that deployed this component under its former type.
     super("zt-mesh:index:ProxyDaemonSet", name, {}, { ...opts, aliases: [...(opts?.aliases ?? []), { type: "zt-mesh:index:Mesh" }] });
     this.podSelector = podSelector;
@@ -121,17 +125,17 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
     const ns = args.createNamespace
       ? new k8s.core.v1.Namespace(
           `${name}-namespace`,
-          { metadata: { name: args.namespace, labels: { "app.kubernetes.io/part-of": "zt-mesh" } } },
+          { metadata: { name: meshNamespace, labels: { "app.kubernetes.io/part-of": "zt-mesh" } } },
           { parent: this },
         )
       : undefined;
     // Through the Namespace's output when we own it, so everything waits for it.
-    const namespace: pulumi.Input<string> = ns ? ns.metadata.name : args.namespace;
+    const namespace: pulumi.Input<string> = ns ? ns.metadata.name : meshNamespace;
     const meta = (objectName: string) => ({ name: objectName, namespace, labels });
 
     const account = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta(name) }, { parent: this });
 
-    this.grantReads(name, args.namespace, namespace, account, labels);
+    this.grantReads(name, meshNamespace, namespace, account, labels);
 
     const secret = new k8s.core.v1.Secret(
       `${name}-tls`,
@@ -181,7 +185,7 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
           selector: podLabels,
           ports: (["outgoing", "incoming", "admin"] as const).map((port) => ({
             name: port,
-            port: args.ports[port],
+            port: args.config.args.ports[port],
             targetPort: port,
             protocol: "TCP",
           })),
@@ -257,6 +261,7 @@ function proxyPodSpec(
   args: ProxyDaemonSetArgs,
   refs: { serviceAccount: k8s.core.v1.ServiceAccount; configMap: k8s.core.v1.ConfigMap; secret: k8s.core.v1.Secret },
 ): k8s.types.input.core.v1.PodSpec {
+  const { ports } = args.config.args;
   const fromField = (envName: string, fieldPath: string) => ({ name: envName, valueFrom: { fieldRef: { fieldPath } } });
   const limits: Record<string, string> = {};
   if (args.resources.limits.cpu) limits["cpu"] = args.resources.limits.cpu;
@@ -283,10 +288,10 @@ function proxyPodSpec(
         ports: [
           // hostPort: applications reach their own node's proxy at the
           // node's address (http_proxy=$(HOST_IP):4140), the classic design.
-          { name: "outgoing", containerPort: args.ports.outgoing, hostPort: args.ports.outgoing, protocol: "TCP" },
+          { name: "outgoing", containerPort: ports.outgoing, hostPort: ports.outgoing, protocol: "TCP" },
           // Peers dial the proxy pod's IP, found through the pod watch.
-          { name: "incoming", containerPort: args.ports.incoming, protocol: "TCP" },
-          { name: "admin", containerPort: args.ports.admin, protocol: "TCP" },
+          { name: "incoming", containerPort: ports.incoming, protocol: "TCP" },
+          { name: "admin", containerPort: ports.admin, protocol: "TCP" },
         ],
         env: [
           fromField("NODE_NAME", "spec.nodeName"),

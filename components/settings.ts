@@ -4,15 +4,16 @@
 // out and arrays as JSON.
 //
 // Everything that can be checked without creating a resource is checked here,
-// including a dry render of the proxy config through the proxy's validator, so a
-// bad value fails before the first resource is registered and the message names
-// the stack key to fix.
+// including the proxies' config file, rendered here once through the proxy's own
+// validator, so a bad value fails before the first resource is registered and the
+// message names the stack key to fix.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { ImagePullPolicy, ProxyResources, ServiceType } from "./proxy-daemonset";
+import { type ImagePullPolicy, type ProxiesConfig, type ProxyResources, type ServiceType, renderProxiesConfig } from "./proxy-daemonset";
 import { PkiArgsError, validatePkiArgs, type MeshPkiArgs } from "./pki";
-import { ProxyConfigError, renderProxyConfig, type LogLevel, type MeshPorts } from "./proxy-config";
+import { ProxyConfigError, type LogLevel, type MeshPorts } from "./proxy-config";
+import { proxiesName } from "./zt-mesh";
 
 export const PROJECT = "zt-mesh";
 
@@ -64,6 +65,8 @@ export interface Settings {
     readonly incomingDtab: string;
     readonly dtabOverrideFrom: readonly string[];
     readonly logLevel: LogLevel;
+    /** The proxies' config file, for the mesh these settings were loaded for. */
+    readonly config: ProxiesConfig;
   };
   readonly service: { readonly name: string; readonly type: ServiceType };
   readonly pki: MeshPkiArgs;
@@ -196,8 +199,11 @@ class Reader {
   }
 }
 
-/** Reads, defaults and checks every key; throws SettingsError naming the key. */
-export function loadSettings(source: ConfigSource): Settings {
+/**
+ * Reads, defaults and checks every key for the ZtMesh named `meshName`; throws
+ * SettingsError naming the key.
+ */
+export function loadSettings(source: ConfigSource, meshName = PROJECT): Settings {
   const r = new Reader(source);
   const namespace = r.matching("namespace", DNS_LABEL, "a Kubernetes namespace name (a DNS label)");
   const demoNamespace = r.matching("demoNamespace", DNS_LABEL, "a Kubernetes namespace name (a DNS label)");
@@ -235,7 +241,21 @@ export function loadSettings(source: ConfigSource): Settings {
   const demoImage = r.string("demoImage");
   if (demoImage === "" || /\s/.test(demoImage)) r.fail("demoImage", `"${demoImage}" is not an image reference`);
 
-  const settings: Settings = {
+  const outgoingDtab = r.string("outgoingDtab") || defaultDtab(demoNamespace);
+  const incomingDtab = r.string("incomingDtab") || defaultDtab(demoNamespace);
+  const dtabOverrideFrom = r.strings("dtabOverrideFrom");
+  const logLevel = r.oneOf("logLevel", LOG_LEVELS);
+  const config = renderForStack(proxiesName(meshName), {
+    ports,
+    outgoingDtab,
+    incomingDtab,
+    dtabOverrideFrom,
+    identity: pki.identity,
+    meshNamespace: namespace,
+    logLevel,
+  });
+
+  return {
     kubeContext: r.string("kubeContext"),
     namespace,
     createNamespace: r.boolean("createNamespace"),
@@ -251,10 +271,11 @@ export function loadSettings(source: ConfigSource): Settings {
         limits: { cpu: r.quantity("proxyCpuLimit", true), memory: r.quantity("proxyMemoryLimit", true) },
       },
       rolloutMaxUnavailable: maxUnavailable.endsWith("%") ? maxUnavailable : Number(maxUnavailable),
-      outgoingDtab: r.string("outgoingDtab") || defaultDtab(demoNamespace),
-      incomingDtab: r.string("incomingDtab") || defaultDtab(demoNamespace),
-      dtabOverrideFrom: r.strings("dtabOverrideFrom"),
-      logLevel: r.oneOf("logLevel", LOG_LEVELS),
+      outgoingDtab,
+      incomingDtab,
+      dtabOverrideFrom,
+      logLevel,
+      config,
     },
     service: {
       name: r.matching("serviceName", SERVICE_NAME, "a Service name (a DNS label starting with a letter)"),
@@ -263,23 +284,12 @@ export function loadSettings(source: ConfigSource): Settings {
     pki,
     demo: { enabled: r.boolean("demo"), namespace: demoNamespace, image: demoImage },
   };
-  preflightProxyConfig(settings);
-  return settings;
 }
 
-/** Renders the proxy config once with the stack's values, translating the proxy's field names into stack keys. */
-function preflightProxyConfig(settings: Settings): void {
+/** Renders the proxies' config, translating the proxy's field names into stack keys. */
+function renderForStack(daemonSetName: string, args: Parameters<typeof renderProxiesConfig>[1]): ProxiesConfig {
   try {
-    renderProxyConfig({
-      ports: settings.proxy.ports,
-      outgoingDtab: settings.proxy.outgoingDtab,
-      incomingDtab: settings.proxy.incomingDtab,
-      dtabOverrideFrom: settings.proxy.dtabOverrideFrom,
-      identity: settings.pki.identity,
-      meshNamespace: settings.namespace,
-      meshPodSelector: "app.kubernetes.io/name=zt-mesh-proxy",
-      logLevel: settings.proxy.logLevel,
-    });
+    return renderProxiesConfig(daemonSetName, args);
   } catch (err) {
     if (!(err instanceof ProxyConfigError)) throw err;
     const owner = err.issues.map((issue) => stackKeyOf(issue.path)).find((k) => k !== undefined);

@@ -8,7 +8,13 @@ import { MeshPki } from "./pki";
 import type { Settings } from "./settings";
 import { walkthrough } from "./walkthrough";
 
+/** From loadSettings for this mesh's name. */
 export type ZtMeshArgs = Omit<Settings, "kubeContext">;
+
+/** The name of the ProxyDaemonSet of the ZtMesh `meshName`. */
+export function proxiesName(meshName: string): string {
+  return `${meshName}-proxy`;
+}
 
 export class ZtMesh extends pulumi.ComponentResource {
   readonly pki: MeshPki;
@@ -25,22 +31,16 @@ export class ZtMesh extends pulumi.ComponentResource {
 
     this.pki = new MeshPki(`${name}-pki`, args.pki, { parent: this });
     this.proxies = new ProxyDaemonSet(
-      `${name}-proxy`,
+      proxiesName(name),
       {
-        namespace: args.namespace,
+        config: args.proxy.config,
         createNamespace: args.createNamespace,
         image: args.proxy.image,
         imagePullPolicy: args.proxy.imagePullPolicy,
-        ports: args.proxy.ports,
         resources: args.proxy.resources,
         rolloutMaxUnavailable: args.proxy.rolloutMaxUnavailable,
         service: args.service,
-        outgoingDtab: args.proxy.outgoingDtab,
-        incomingDtab: args.proxy.incomingDtab,
-        dtabOverrideFrom: args.proxy.dtabOverrideFrom,
-        logLevel: args.proxy.logLevel,
         tls: {
-          identity: this.pki.identity,
           caBundlePem: this.pki.caBundlePem,
           certificatePem: this.pki.certificatePem,
           privateKeyPem: this.pki.privateKeyPem,

@@ -4,7 +4,7 @@
 // the certificate files are reloaded live; SIGTERM drains in-flight requests.
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfigFile } from "./config/validate";
+import { ConfigError, loadConfigFile } from "@zt-mesh/proxy-config";
 import { startProxy } from "./proxy";
 import { createLogger, errorMessage } from "./telemetry/log";
 import { watchFiles } from "./util/file-watch";

@@ -1,7 +1,7 @@
 // Builds a running proxy from a validated config: TLS material, discovery,
 // routers and the three listeners. main.ts adds the process concerns (files,
 // signals); tests start proxies through this directly.
-import type { ProxyConfig } from "./config/schema";
+import { K8S_NAMER_ID, type ProxyConfig } from "@zt-mesh/proxy-config";
 import { LiveConfig, compileSettings } from "./config/live";
 import { planReload } from "./config/reload";
 import { EndpointIndex } from "./discovery/endpoint-index";
@@ -16,7 +16,7 @@ import { Balancer, type EjectionPolicy } from "./routing/balancer";
 import { DtabHeaderCache } from "./routing/dtab-header";
 import { DelegationExplainer } from "./routing/explain";
 import { IncomingRouter } from "./routing/incoming-router";
-import { K8S_NAMER_ID, KubernetesNamer } from "./routing/k8s-namer";
+import { KubernetesNamer } from "./routing/k8s-namer";
 import { LogicalStep } from "./routing/logical-step";
 import { OutgoingRouter } from "./routing/outgoing-router";
 import { FROM_MESH_PEERS, FROM_TRUSTED_SOURCES } from "./routing/override-policy";

@@ -96,8 +96,8 @@ describe(PERFORMANCE_DOC, () => {
   });
 });
 
-describe("proxy/Dockerfile", () => {
-  const lines = read("proxy", "Dockerfile")
+describe("Dockerfile", () => {
+  const lines = read("Dockerfile")
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith("#"));
@@ -119,19 +119,28 @@ describe("proxy/Dockerfile", () => {
     const installs = runtime.filter((l) => /npm (ci|install)\b/.test(l));
     assert.equal(installs.length, 1);
     assert.match(installs[0] ?? "", /npm ci --omit=dev/);
-    assert.ok(runtime.some((l) => /^COPY --from=\w+ \S*dist \.\/dist$/.test(l)), "copies the built dist/ only");
+    const copied = runtime.filter((l) => l.startsWith("COPY --from="));
+    assert.deepEqual(
+      copied.map((l) => l.split(" ").slice(2)),
+      [
+        ["/src/packages/proxy-config/dist", "packages/proxy-config/dist"],
+        ["/src/proxy/dist", "proxy/dist"],
+      ],
+      "copies the built dist/ of the proxy and its config package only",
+    );
   });
 
-  it("runs the DaemonSet's command from /app as the non-root user the DaemonSet expects", () => {
-    assert.ok(runtime.includes("WORKDIR /app"));
+  it("runs the DaemonSet's command from the proxy's directory as the non-root user the DaemonSet expects", () => {
+    const workdirs = runtime.filter((l) => l.startsWith("WORKDIR "));
+    assert.equal(workdirs[workdirs.length - 1], "WORKDIR /app/proxy");
     assert.ok(runtime.includes(`ENTRYPOINT ${JSON.stringify(PROXY_COMMAND).replace(/","/g, '", "')}`), "ENTRYPOINT is PROXY_COMMAND");
     const user = runtime.find((l) => l.startsWith("USER "));
     assert.equal(user, `USER ${PROXY_UID}:${PROXY_UID}`);
     assert.notEqual(PROXY_UID, 0);
   });
 
-  it("keeps node_modules and dist out of the build context", () => {
-    const ignored = read("proxy", ".dockerignore").split("\n").map((l) => l.trim());
-    for (const entry of ["node_modules", "dist"]) assert.ok(ignored.includes(entry), entry);
+  it("keeps node_modules, dist and the Pulumi program out of the build context", () => {
+    const ignored = read(".dockerignore").split("\n").map((l) => l.trim());
+    for (const entry of ["**/node_modules", "**/dist", "components", "test"]) assert.ok(ignored.includes(entry), entry);
   });
 });

@@ -9,7 +9,7 @@ import {
   renderProxyConfig,
   type ProxyConfigArgs,
 } from "../../components/proxy-config";
-import { parseConfigText } from "../../proxy/src/config";
+import { parseConfigText } from "@zt-mesh/proxy-config";
 
 const args: ProxyConfigArgs = {
   ports: { outgoing: 5140, incoming: 5141, admin: 5990 },

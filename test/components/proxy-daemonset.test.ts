@@ -6,11 +6,11 @@ import * as pulumi from "@pulumi/pulumi";
 import type { IDaemonSet } from "kubernetes-models/apps/v1";
 import type { IConfigMap, IContainer, ISecret, IService, IServiceAccount } from "kubernetes-models/v1";
 import type { IClusterRole, IClusterRoleBinding, IRole, IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
-import { ProxyDaemonSet, type ProxyDaemonSetArgs } from "../../components/proxy-daemonset";
-import { PROXY_CONFIG_PATH, TLS_SECRET_KEYS } from "../../components/proxy-config";
+import { ProxyDaemonSet, type ProxyDaemonSetArgs, renderProxiesConfig } from "../../components/proxy-daemonset";
+import { PROXY_CONFIG_PATH, type ProxyConfigArgs, ProxyConfigError, TLS_SECRET_KEYS } from "../../components/proxy-config";
 import { loadSettings, type Settings } from "../../components/settings";
 import { ZtMesh } from "../../components/zt-mesh";
-import { parseConfigText, type ProxyConfig } from "../../proxy/src/config";
+import { parseConfigText, type ProxyConfig } from "@zt-mesh/proxy-config";
 import { isSecretEnvelope, plainMatches, run, valueOf, type Registration, type Run } from "./support/harness";
 import { kubeObjects, parseEqualitySelector, theObject, validateAgainstSchema } from "./support/kube";
 import { stackSource } from "./support/stack-config";
@@ -77,7 +77,7 @@ describe("ProxyDaemonSet resources", () => {
   });
 
   it("include the namespace, first in line, only when asked to create it", async () => {
-    const { registrations } = await run(() => new ProxyDaemonSet("m", meshArgs({ namespace: "mesh-ns", createNamespace: true })));
+    const { registrations } = await run(() => new ProxyDaemonSet("m", meshArgs("m", { createNamespace: true }, { meshNamespace: "mesh-ns" })));
     const ns = registrations.find((r) => r.type === "kubernetes:core/v1:Namespace");
     assert.ok(ns);
     assert.deepEqual((ns.inputs as { metadata: { name: string } }).metadata.name, "mesh-ns");
@@ -313,35 +313,57 @@ describe("RBAC", () => {
   });
 });
 
-describe("ProxyDaemonSet arguments the proxy would reject", () => {
-  it("fail construction with the proxy's message naming the field, before anything is registered", async () => {
+describe("the proxies' config", () => {
+  it("is rendered, with the proxy's message naming the field it rejects, before anything is registered", async () => {
     const { registrations } = await run(() => {
-      assert.throws(() => new ProxyDaemonSet("bad", meshArgs({ outgoingDtab: "/svc =>" })), /outgoing\.dtab: bad dtab/);
+      assert.throws(
+        () => renderProxiesConfig("bad", { ...configArgs(), outgoingDtab: "/svc =>" }),
+        (err: unknown) => err instanceof ProxyConfigError && /outgoing\.dtab: bad dtab/.test(err.message),
+      );
+    });
+    assert.equal(registrations.length, 0);
+  });
+
+  it("names as peers the pods of the DaemonSet it was rendered for", () => {
+    const { args } = renderProxiesConfig("m", configArgs());
+    assert.equal(args.meshPodSelector, "app.kubernetes.io/name=zt-mesh-proxy,app.kubernetes.io/instance=m");
+  });
+
+  it("is refused by a ProxyDaemonSet of another name, whose pods it would not select", async () => {
+    const { registrations } = await run(() => {
+      assert.throws(() => new ProxyDaemonSet("other", meshArgs("m", {})), /rendered for m/);
     });
     assert.equal(registrations.length, 0);
   });
 });
 
-function meshArgs(overrides: Partial<ProxyDaemonSetArgs>): ProxyDaemonSetArgs {
+function configArgs(overrides: Partial<Omit<ProxyConfigArgs, "meshPodSelector">> = {}): Omit<ProxyConfigArgs, "meshPodSelector"> {
   return {
-    namespace: "default",
-    createNamespace: false,
-    image: "proxy:test",
-    imagePullPolicy: "IfNotPresent",
     ports: { outgoing: 4140, incoming: 4141, admin: 9990 },
-    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: {} },
-    rolloutMaxUnavailable: 1,
-    service: { name: "l5d", type: "ClusterIP" },
     outgoingDtab: "/svc => /#/io.l5d.k8s/default/http;",
     incomingDtab: "/svc => /#/io.l5d.k8s/default/http;",
     dtabOverrideFrom: [],
+    identity: "mesh.default.zt-mesh.local",
+    meshNamespace: "default",
     logLevel: "info",
-    tls: {
-      identity: "mesh.default.zt-mesh.local",
-      caBundlePem: "ca",
-      certificatePem: "cert",
-      privateKeyPem: pulumi.secret("key"),
-    },
+    ...overrides,
+  };
+}
+
+function meshArgs(
+  name: string,
+  overrides: Partial<ProxyDaemonSetArgs>,
+  config: Partial<Omit<ProxyConfigArgs, "meshPodSelector">> = {},
+): ProxyDaemonSetArgs {
+  return {
+    config: renderProxiesConfig(name, configArgs(config)),
+    createNamespace: false,
+    image: "proxy:test",
+    imagePullPolicy: "IfNotPresent",
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: {} },
+    rolloutMaxUnavailable: 1,
+    service: { name: "l5d", type: "ClusterIP" },
+    tls: { caBundlePem: "ca", certificatePem: "cert", privateKeyPem: pulumi.secret("key") },
     ...overrides,
   };
 }

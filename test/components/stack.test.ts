@@ -93,8 +93,8 @@ describe("dev and prod stacks", () => {
 describe("two meshes in one stack", () => {
   async function twoMeshes() {
     return run(() => [
-      new ZtMesh("blue", loadSettings(stackSource("dev", { namespace: "blue" }))),
-      new ZtMesh("green", loadSettings(stackSource("dev", { namespace: "green", demoNamespace: "green" }))),
+      new ZtMesh("blue", loadSettings(stackSource("dev", { namespace: "blue" }), "blue")),
+      new ZtMesh("green", loadSettings(stackSource("dev", { namespace: "green", demoNamespace: "green" }), "green")),
     ]);
   }
 

@@ -14,7 +14,7 @@ export interface ImageProgram {
 }
 
 const PROGRAMS: Record<string, ImageProgram> = {
-  // proxy/Dockerfile: WORKDIR /app (here proxy/, where dist/ is built), ENTRYPOINT PROXY_COMMAND.
+  // Dockerfile: WORKDIR /app/proxy (here proxy/, where dist/ is built), ENTRYPOINT PROXY_COMMAND.
   "ghcr.io/zt-mesh/proxy": { entrypoint: onThisMachine(PROXY_COMMAND), cwd: join(ROOT, "proxy") },
   "buoyantio/helloworld": {
     entrypoint: [NODE, "--import", "tsx", join(ROOT, "test", "e2e", "images", "helloworld.ts")],

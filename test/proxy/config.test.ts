@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, parseConfig, parseConfigText, renderConfig } from "../../proxy/src/config/validate";
+import { ConfigError, parseConfig, parseConfigText, renderConfig } from "@zt-mesh/proxy-config";
 
 const problems = (fn: () => unknown): readonly string[] => {
   try {

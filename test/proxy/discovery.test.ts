@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { parseConfig } from "../../proxy/src/config/validate";
+import { parseConfig } from "@zt-mesh/proxy-config";
 import { EndpointIndex } from "../../proxy/src/discovery/endpoint-index";
 import { KubernetesDiscovery } from "../../proxy/src/discovery/kubernetes-watch";
 import { parseEndpointSlice, parseMeshPod } from "../../proxy/src/discovery/objects";

@@ -3,10 +3,10 @@
 // linkerd 1 routing table behaves the same here, or is refused with a reason.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, parseConfig } from "../../proxy/src/config/validate";
+import { ConfigError, parseConfig } from "@zt-mesh/proxy-config";
 import type { LiveSettings } from "../../proxy/src/config/live";
 import { compileSettings } from "../../proxy/src/config/live";
-import { parseDtab, parsePath, showDtab, showWeight } from "../../proxy/src/routing/dtab";
+import { parseDtab, parsePath, showDtab, showWeight } from "@zt-mesh/proxy-config";
 import { DtabHeaderCache, splitDtabLines } from "../../proxy/src/routing/dtab-header";
 import { DelegationExplainer } from "../../proxy/src/routing/explain";
 import { Resolver } from "../../proxy/src/routing/resolve";

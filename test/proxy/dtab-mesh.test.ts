@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { type IncomingMessage, type Server, createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { parseConfig } from "../../proxy/src/config/validate";
-import { parseDtab } from "../../proxy/src/routing/dtab";
+import { parseConfig } from "@zt-mesh/proxy-config";
+import { parseDtab } from "@zt-mesh/proxy-config";
 import { ENDPOINTSLICES, endpointSlice } from "../support/fake-kube-api";
 import { MeshFixture } from "../support/mesh";
 import { type Reply, freePort, httpGet } from "../support/net";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DtabError, MAX_NESTING, parseDtab, parsePath, showDtab } from "../../proxy/src/routing/dtab";
+import { DtabError, MAX_NESTING, parseDtab, parsePath, showDtab } from "@zt-mesh/proxy-config";
 import { DtabHeaderCache } from "../../proxy/src/routing/dtab-header";
 import { type Chosen, Resolver } from "../../proxy/src/routing/resolve";
 import { tableNamer } from "../support/table-namer";

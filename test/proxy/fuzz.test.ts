@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { DtabError, parseDtab, showDtab } from "../../proxy/src/routing/dtab";
+import { DtabError, parseDtab, showDtab } from "@zt-mesh/proxy-config";
 import { Resolver } from "../../proxy/src/routing/resolve";
 import { MeshFixture } from "../support/mesh";
 import { httpGet } from "../support/net";

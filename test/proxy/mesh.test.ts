@@ -6,7 +6,7 @@ import { request } from "node:http";
 import { connect as netConnect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect } from "node:tls";
-import { parseConfig } from "../../proxy/src/config/validate";
+import { parseConfig } from "@zt-mesh/proxy-config";
 import { ENDPOINTSLICES, endpointSlice } from "../support/fake-kube-api";
 import { IDENTITY, MeshFixture } from "../support/mesh";
 import { h2Get, httpsGet, metric } from "../support/mesh-client";

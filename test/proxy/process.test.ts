@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stringify } from "yaml";
-import type { ProxyConfig } from "../../proxy/src/config/schema";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import { MeshFixture } from "../support/mesh";
 import { httpGet } from "../support/net";
 import { PROXY_MAIN, ProxyProcess, proxyArgv } from "../support/proxy-process";

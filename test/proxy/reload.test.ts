@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { type Server, createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
-import type { ProxyConfig } from "../../proxy/src/config/schema";
-import { parseConfig } from "../../proxy/src/config/validate";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
+import { parseConfig } from "@zt-mesh/proxy-config";
 import { ENDPOINTSLICES, endpointSlice } from "../support/fake-kube-api";
 import { MeshFixture } from "../support/mesh";
 import { metric } from "../support/mesh-client";

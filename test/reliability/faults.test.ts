@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { ProxyConfigInput } from "../../proxy/src/config/schema";
+import type { ProxyConfigInput } from "@zt-mesh/proxy-config";
 import { ENDPOINTSLICES, PODS, endpointSlice, meshPod } from "../support/fake-kube-api";
 import { MESH_LABELS, MeshFixture } from "../support/mesh";
 import { metric } from "../support/mesh-client";

@@ -10,7 +10,7 @@ import { connect as h2connect, constants as h2 } from "node:http2";
 import { type Socket, connect as netConnect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect } from "node:tls";
-import type { ProxyConfigInput } from "../../proxy/src/config/schema";
+import type { ProxyConfigInput } from "@zt-mesh/proxy-config";
 import { ENDPOINTSLICES, endpointSlice } from "../support/fake-kube-api";
 import { IDENTITY, MeshFixture } from "../support/mesh";
 import { httpsGet, metric } from "../support/mesh-client";

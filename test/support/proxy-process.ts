@@ -7,7 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { PROXY_NODE_FLAGS } from "../../components/proxy-daemonset";
-import type { ProxyConfig } from "../../proxy/src/config/schema";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import { httpGet } from "./net";
 import { waitFor } from "./wait";
 

@@ -7,13 +7,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { configReferenceMarkdown } from "../../proxy/src/config/reference";
+import { configReferenceMarkdown } from "@zt-mesh/proxy-config";
 import { updateFile, withSection } from "./generated";
 
 export const BEGIN = "<!-- stack-config-reference:begin (generated from Pulumi.yaml by `npm run docs:config`; do not edit by hand) -->";
 export const END = "<!-- stack-config-reference:end -->";
 export const PROXY_BEGIN =
-  "<!-- proxy-config-reference:begin (generated from proxy/src/config/schema.ts by `npm run docs:config`; do not edit by hand) -->";
+  "<!-- proxy-config-reference:begin (generated from packages/proxy-config/src/schema.ts by `npm run docs:config`; do not edit by hand) -->";
 export const PROXY_END = "<!-- proxy-config-reference:end -->";
 
 /** The file the tables live in, relative to the repository root. */

@@ -2,8 +2,8 @@
 // a request sees one consistent version. Dtabs are parsed here once, not per
 // request.
 import { BlockList, isIPv4 } from "node:net";
-import { type Dtab, parseDtab } from "../routing/dtab";
-import type { ProxyConfig } from "./schema";
+import { type Dtab, parseDtab } from "@zt-mesh/proxy-config";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 
 export interface LiveSettings {
   readonly config: ProxyConfig;

@@ -1,26 +1,17 @@
 // The reload contract: which keys a reloaded config may change in the running
 // proxy, and what it keeps when the file changes one it cannot. The schema
 // marks each restart-required key; everything else applies live.
-import { z } from "zod";
-import { RELOAD_META, type ProxyConfig, configSchema } from "./schema";
+import { type ProxyConfig, configReference } from "@zt-mesh/proxy-config";
 
 type Section = keyof ProxyConfig;
 
-interface JsonNode {
-  readonly properties?: Record<string, JsonNode & { readonly [RELOAD_META]?: string }>;
-}
-
 /** `section.key` of every key the schema marks restart-required, in schema order. */
-const RESTART_REQUIRED: readonly (readonly [Section, string])[] = (() => {
-  const root = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as JsonNode;
-  const keys: (readonly [Section, string])[] = [];
-  for (const [section, node] of Object.entries(root.properties ?? {})) {
-    for (const [key, leaf] of Object.entries(node.properties ?? {})) {
-      if (leaf[RELOAD_META] === "restart") keys.push([section as Section, key]);
-    }
-  }
-  return keys;
-})();
+const RESTART_REQUIRED: readonly (readonly [Section, string])[] = configReference()
+  .filter((row) => row.reload === "restart")
+  .map((row) => {
+    const dot = row.key.indexOf(".");
+    return [row.key.slice(0, dot) as Section, row.key.slice(dot + 1)] as const;
+  });
 
 export interface Reload {
   /** The config to run with: the file's, except restart-required keys keep their running values. */

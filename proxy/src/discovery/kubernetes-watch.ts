@@ -3,7 +3,7 @@
 // A failed watch is restarted with backoff; until it recovers, the index keeps
 // the last known state, so an API outage does not take routes away.
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type KubernetesObject } from "@kubernetes/client-node";
-import type { ProxyConfig } from "../config/schema";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";

@@ -3,7 +3,7 @@
 // It decides whose fault each ending is (the client's never counts against
 // the upstream); subclasses say how to reset their upstream. It never answers
 // the client itself: the router does, from the outcome.
-import type { ProxyConfig } from "../config/schema";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import { ProxyError } from "./errors";
 import type { AbortWatcher, ReceivedRequest, ResponseSink } from "./exchange";
 import type { ForwardOutcome } from "./forward-outcome";

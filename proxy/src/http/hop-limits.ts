@@ -4,7 +4,7 @@
 // HTTP/1.1 head: 32 bytes of overhead per field (RFC 9113 6.5.2, RFC 7541 4.1)
 // instead of ": " and CRLF, plus the pseudo-headers and the fields each proxy
 // adds (Via, l5d-dst-endpoint). Both ends of the hop size their settings here.
-import type { ProxyConfig } from "../config/schema";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 
 /** Pseudo-headers, and fields the proxies add, beyond the client's own. */
 const HOP_FIELDS = 16;

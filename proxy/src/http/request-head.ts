@@ -2,7 +2,7 @@
 // so that what a listener accepts is what the next hop carries (RFC 9112, and
 // what nginx refuses). Both listeners' HTTP/1.1 sides run these checks.
 import type { IncomingMessage } from "node:http";
-import type { ProxyConfig } from "../config/schema";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import { ProxyError } from "./errors";
 
 export type HeadLimits = Pick<ProxyConfig["limits"], "maxHeaderCount" | "maxRequestBodyBytes">;

@@ -5,7 +5,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
 import { ERR_HEADER, headerSafe } from "../http/headers";
-import { showDtab } from "../routing/dtab";
+import { showDtab } from "@zt-mesh/proxy-config";
 import type { DelegationExplainer } from "../routing/explain";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { answerClientError, listen } from "./server-util";

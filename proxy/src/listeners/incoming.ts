@@ -29,7 +29,9 @@ import { authorizationCode, checkPeer, classifyTlsError, classifyVerifyError, pe
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
-import { ConnectionTracker, answerClientError, listen, refuseTunnels } from "./server-util";
+import { Admission } from "./admission";
+import { RequestListener } from "./request-listener";
+import { ConnectionTracker, answerClientError, refuseTunnels } from "./server-util";
 
 const WINDOW = 16 * 1024 * 1024;
 
@@ -53,7 +55,7 @@ class PeerSession {
 const PEER = Symbol("zt-mesh.peer-session");
 type PeerStream = ServerHttp2Stream & { [PEER]?: PeerSession };
 
-export class IncomingListener {
+export class IncomingListener extends RequestListener {
   readonly server: TlsServer;
   private readonly h2: Http2Server;
   private readonly h1: HttpServer;
@@ -63,9 +65,8 @@ export class IncomingListener {
   /** HTTP/1.1 connections whose peer is no longer admitted: closed after their response. */
   private readonly retired = new WeakSet<Socket>();
   private readonly sweeper: NodeJS.Timeout;
-  private readonly connections: ConnectionTracker;
-  private pending = 0;
-  private draining = false;
+  protected readonly connections: ConnectionTracker;
+  protected readonly admission: Admission;
   private readonly closeAfter = (req: IncomingMessage): boolean => this.draining || this.retired.has(req.socket);
 
   constructor(
@@ -75,6 +76,7 @@ export class IncomingListener {
     readonly metrics: MeshMetrics,
     private readonly log: Logger,
   ) {
+    super();
     const { limits, tls: tlsConfig } = live.current.config;
     this.server = createTlsServer({
       ...peerServerOptions(tls.current),
@@ -90,6 +92,7 @@ export class IncomingListener {
     this.sweeper = setInterval(() => this.sweep(), tlsConfig.reloadIntervalMs);
     this.sweeper.unref();
     this.connections = new ConnectionTracker(this.server, metrics, "incoming");
+    this.admission = new Admission("incoming", live, metrics);
 
     const hop = hopHeaderSettings(limits);
     this.h2 = createH2Server({
@@ -165,21 +168,14 @@ export class IncomingListener {
     });
   }
 
-  listen(ip: string, port: number): Promise<number> {
-    return listen(this.server, ip, port);
-  }
-
-  get inFlight(): number {
-    return this.pending;
-  }
-
-  async drain(deadline: number): Promise<void> {
-    this.draining = true;
+  protected stopAccepting(): void {
     clearInterval(this.sweeper);
     this.server.close();
     for (const s of this.sessions.keys()) s.close();
     this.h1.close();
-    await this.connections.waitIdle(() => this.pending === 0, deadline);
+  }
+
+  protected closeRemaining(): void {
     for (const socket of this.connections.sockets) socket.destroy();
   }
 
@@ -217,21 +213,6 @@ export class IncomingListener {
     this.log.warn("peer_session_closed", { reason, remote });
   }
 
-  private admit(): boolean {
-    if (this.pending >= this.live.current.config.limits.maxPendingRequests) {
-      this.metrics.shed.labels("incoming").inc();
-      return false;
-    }
-    this.pending++;
-    this.metrics.pending.incoming.value++;
-    return true;
-  }
-
-  private readonly release = (): void => {
-    this.pending--;
-    this.metrics.pending.incoming.value--;
-  };
-
   private onStream(stream: PeerStream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
     // A peer resetting its stream (its client left mid-body) surfaces as an
     // 'error' here; 'close' does the cleanup, and without a listener the error
@@ -244,11 +225,12 @@ export class IncomingListener {
       stream.once("close", onPeerStreamClose);
     }
     const sink = http2ResponseSink(stream);
-    if (!this.admit()) {
-      sink.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
+    const shed = this.admission.admit();
+    if (shed !== undefined) {
+      sink.fail(shed);
       return;
     }
-    stream.once("close", this.release);
+    stream.once("close", this.admission.release);
     const method = headers[":method"] ?? "GET";
     if (method === "CONNECT") {
       sink.fail(new ProxyError("method", "CONNECT tunnels are not supported by the mesh"));
@@ -277,11 +259,12 @@ export class IncomingListener {
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {
     const sink = http1ResponseSink(req, res, this.closeAfter);
-    if (!this.admit()) {
-      sink.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the incoming listener`));
+    const shed = this.admission.admit();
+    if (shed !== undefined) {
+      sink.fail(shed);
       return;
     }
-    res.once("close", this.release);
+    res.once("close", this.admission.release);
     const url = req.url ?? "/";
     const refusal =
       req.method === "CONNECT"

@@ -9,20 +9,22 @@ import { splitDtabLines } from "../routing/dtab-header";
 import { checkAuthority, checkHttp1Head } from "../http/request-head";
 import type { OutgoingRouter } from "../routing/outgoing-router";
 import type { MeshMetrics } from "../telemetry/metrics";
-import { ConnectionTracker, answerClientError, listen, refuseTunnels } from "./server-util";
+import { Admission } from "./admission";
+import { RequestListener } from "./request-listener";
+import { ConnectionTracker, answerClientError, refuseTunnels } from "./server-util";
 
-export class OutgoingListener {
+export class OutgoingListener extends RequestListener {
   readonly server: Server;
-  private readonly connections: ConnectionTracker;
-  private pending = 0;
-  private draining = false;
+  protected readonly connections: ConnectionTracker;
+  protected readonly admission: Admission;
   private readonly isDraining = (): boolean => this.draining;
 
   constructor(
     private readonly live: LiveConfig,
     private readonly router: OutgoingRouter,
-    private readonly metrics: MeshMetrics,
+    metrics: MeshMetrics,
   ) {
+    super();
     const { limits } = live.current.config;
     this.server = createServer(
       {
@@ -35,36 +37,28 @@ export class OutgoingListener {
       (req, res) => this.handle(req, res),
     );
     this.connections = new ConnectionTracker(this.server, metrics, "outgoing");
+    this.admission = new Admission("outgoing", live, metrics);
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
     refuseTunnels(this.server);
   }
 
-  listen(ip: string, port: number): Promise<number> {
-    return listen(this.server, ip, port);
-  }
-
-  get inFlight(): number {
-    return this.pending;
-  }
-
-  async drain(deadline: number): Promise<void> {
-    this.draining = true;
+  protected stopAccepting(): void {
     this.server.close();
     this.server.closeIdleConnections();
-    await this.connections.waitIdle(() => this.pending === 0, deadline);
+  }
+
+  protected closeRemaining(): void {
     this.server.closeAllConnections();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const sink = http1ResponseSink(req, res, this.isDraining);
-    if (this.pending >= this.live.current.config.limits.maxPendingRequests) {
-      this.metrics.shed.labels("outgoing").inc();
-      sink.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the outgoing listener`));
+    const shed = this.admission.admit();
+    if (shed !== undefined) {
+      sink.fail(shed);
       return;
     }
-    this.pending++;
-    this.metrics.pending.outgoing.value++;
-    res.once("close", this.onResponseClose);
+    res.once("close", this.admission.release);
 
     const refusal = checkHttp1Head(req, this.live.current.config.limits);
     const target = refusal ?? parseTarget(req);
@@ -86,11 +80,6 @@ export class OutgoingListener {
     };
     void this.router.route(received, sink);
   }
-
-  private readonly onResponseClose = (): void => {
-    this.pending--;
-    this.metrics.pending.outgoing.value--;
-  };
 }
 
 /** Splits the request target into authority (checked) and origin-form path. */

@@ -7,8 +7,8 @@
 // comment ends with its line) and they are layered in order: a later line's
 // dentries take precedence over an earlier one's.
 import type { IncomingHttpHeaders } from "node:http";
-import { type Dentry, type Dtab, DtabError, type DtabSource, MAX_DENTRIES, parseDtabSource } from "./dtab";
-import { MESH_NAMERS, unknownNameProblem } from "./dtab-check";
+import { type Dentry, type Dtab, DtabError, type DtabSource, MAX_DENTRIES, parseDtabSource } from "@zt-mesh/proxy-config";
+import { MESH_NAMERS, unknownNameProblem } from "@zt-mesh/proxy-config";
 
 export const DTAB_HEADER = "l5d-dtab";
 

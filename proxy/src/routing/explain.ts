@@ -4,7 +4,7 @@
 // ends at, endpoints included. Read-only: nothing is sent anywhere.
 import type { LiveSettings } from "../config/live";
 import type { Direction } from "../telemetry/metrics";
-import { type Dentry, type Dtab, DtabError, type NameTree, type Path, parsePath, showDtab, showPath, showTree } from "./dtab";
+import { type Dentry, type Dtab, DtabError, type NameTree, type Path, parsePath, showDtab, showPath, showTree } from "@zt-mesh/proxy-config";
 import type { DtabHeaderCache } from "./dtab-header";
 import type { DelegationObserver, Resolution, Resolver } from "./resolve";
 

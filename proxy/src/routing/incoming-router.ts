@@ -2,64 +2,44 @@
 // the incoming dtab to endpoints on this node only, and handed to the local pod
 // over plain HTTP/1.1 (it never leaves the node). A name bound to an address
 // (/$/inet) rather than a Service is refused, whichever dtab bound it.
-import type { Agent, OutgoingHttpHeaders } from "node:http";
+import type { OutgoingHttpHeaders } from "node:http";
 import type { Endpoint } from "../discovery/endpoint-index";
-import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
+import type { ReceivedRequest, ResponseSink } from "../http/exchange";
 import type { ForwardLimits } from "../http/forward-attempt";
 import { answerClient, endpointFailed } from "../http/forward-outcome";
 import { forwardHttp1 } from "../http/forward-http1";
 import { DST_ENDPOINT_HEADER } from "../http/headers";
-import type { Logger } from "../telemetry/log";
-import { errorMessage } from "../telemetry/log";
-import { type MeshMetrics, UNBOUND } from "../telemetry/metrics";
-import type { Balancer } from "./balancer";
-import type { LogicalStep } from "./logical-step";
 import type { ServiceDestination } from "./resolve";
+import { type RouteLabels, Router, type RouterDeps } from "./router";
 
-export interface IncomingDeps {
-  readonly live: LiveConfig;
-  /** Names, loop check, override policy (peers' l5d-dtab) and binding, with a namer restricted to this node's endpoints. */
-  readonly step: LogicalStep;
-  readonly balancer: Balancer;
-  readonly agent: Agent;
-  readonly metrics: MeshMetrics;
-  readonly log: Logger;
+/** `step` binds with a namer restricted to this node's endpoints, and honours peers' l5d-dtab. */
+export interface IncomingDeps extends RouterDeps {
   readonly nodeName: string;
 }
 
-export class IncomingRouter {
-  constructor(private readonly d: IncomingDeps) {}
+export class IncomingRouter extends Router {
+  constructor(private readonly d: IncomingDeps) {
+    super("incoming", d.metrics, d.log);
+  }
 
   /** Every request here came over a connection whose peer proved the mesh identity. */
-  async route(received: ReceivedRequest, sink: ResponseSink): Promise<void> {
-    const started = performance.now();
-    let service = UNBOUND;
-    let status: number;
-    try {
-      const settings = this.d.live.current;
-      const hint = received.headers[DST_ENDPOINT_HEADER];
-      const { name, dest, headers } = this.d.step.bind(received, settings, settings.incomingDtab, typeof hint === "string" ? hint : undefined);
-      if (dest.kind !== "service") {
-        // A peer holds a mesh certificate, not this node's trust: it may reach
-        // the Services on this node, never an address of its choosing (the
-        // node's admin port, the API server).
-        this.d.metrics.incomingAddressRefused.inc();
-        throw new ProxyError(
-          "forbidden",
-          `${name} is bound to the address ${dest.id}: the incoming listener forwards only to Services on node ${this.d.nodeName}`,
-        );
-      }
-      service = dest.service;
-      status = await this.toEndpoint(dest, name, received, sink, headers, settings.config.limits);
-    } catch (err) {
-      const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
-      sink.fail(e);
-      status = e.status;
-      if (this.d.log.enabled("debug")) this.d.log.debug("request_failed", { direction: "incoming", error: e.message });
+  protected async dispatch(received: ReceivedRequest, sink: ResponseSink, labels: RouteLabels): Promise<number> {
+    const settings = this.d.live.current;
+    const hint = received.headers[DST_ENDPOINT_HEADER];
+    const { name, dest, headers } = this.d.step.bind(received, settings, settings.incomingDtab, typeof hint === "string" ? hint : undefined);
+    if (dest.kind !== "service") {
+      // A peer holds a mesh certificate, not this node's trust: it may reach
+      // the Services on this node, never an address of its choosing (the
+      // node's admin port, the API server).
+      this.d.metrics.incomingAddressRefused.inc();
+      throw new ProxyError(
+        "forbidden",
+        `${name} is bound to the address ${dest.id}: the incoming listener forwards only to Services on node ${this.d.nodeName}`,
+      );
     }
-    if (status !== 0) this.d.metrics.forService("incoming", service).observe(status, elapsed(started));
+    labels.service = dest.service;
+    return this.toEndpoint(dest, name, received, sink, headers, settings.config.limits);
   }
 
   private async toEndpoint(

@@ -2,10 +2,8 @@
 // the ready endpoints of that Service port. The incoming side passes its node
 // name so only endpoints on its own node are reachable through it.
 import type { EndpointIndex, ServiceLookup } from "../discovery/endpoint-index";
-import type { Path } from "./dtab";
+import { K8S_NAMER_ID, type Path } from "@zt-mesh/proxy-config";
 import type { Namer, Resolution } from "./resolve";
-
-export const K8S_NAMER_ID = "io.l5d.k8s";
 
 export class KubernetesNamer implements Namer {
   // Lookups are cached objects that change identity when the Service changes, so

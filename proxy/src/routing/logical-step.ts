@@ -10,7 +10,7 @@ import { DST_ENDPOINT_HEADER, endToEndHeaders } from "../http/headers";
 import type { Logger } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { DTAB_HEADER, type DtabHeaderCache } from "./dtab-header";
-import type { Dtab } from "./dtab";
+import type { Dtab } from "@zt-mesh/proxy-config";
 import { refuseLoop, viaForNextHop } from "./loop-prevention";
 import type { OverridePolicy } from "./override-policy";
 import type { Destination, Resolver } from "./resolve";

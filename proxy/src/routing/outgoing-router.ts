@@ -1,65 +1,43 @@
 // The outgoing side: a local application's request for /svc/<host> is bound
 // through the dtab to a Service, an endpoint is chosen, and the request goes to
 // the mesh proxy on that endpoint's node over the shared HTTP/2 mTLS connection.
-import type { Agent } from "node:http";
 import type { OutgoingHttpHeaders } from "node:http2";
-import type { LiveConfig } from "../config/live";
 import type { Endpoint, EndpointIndex } from "../discovery/endpoint-index";
 import { ProxyError } from "../http/errors";
-import { type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
+import type { ReceivedRequest, ResponseSink } from "../http/exchange";
 import { type ForwardOutcome, answerClient, endpointFailed } from "../http/forward-outcome";
 import { forwardHttp1 } from "../http/forward-http1";
 import { forwardToPeer } from "../http/forward-peer";
 import { DST_ENDPOINT_HEADER } from "../http/headers";
 import type { PeerPool } from "../http/peer-pool";
-import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
-import { type MeshMetrics, UNBOUND } from "../telemetry/metrics";
-import type { Balancer } from "./balancer";
-import type { LogicalStep } from "./logical-step";
 import type { ServiceDestination } from "./resolve";
 import type { RetryBudget } from "./retry-budget";
 import { retryDecision } from "./retry-policy";
+import { type RouteLabels, Router, type RouterDeps } from "./router";
 
-export interface OutgoingDeps {
-  readonly live: LiveConfig;
-  /** Names, loop check, override policy (honours l5d-dtab from trusted sources) and binding. */
-  readonly step: LogicalStep;
+/** `step` honours l5d-dtab from trusted sources only. */
+export interface OutgoingDeps extends RouterDeps {
   readonly index: EndpointIndex;
-  readonly balancer: Balancer;
   readonly budget: RetryBudget;
   readonly pool: PeerPool;
-  readonly agent: Agent;
-  readonly metrics: MeshMetrics;
-  readonly log: Logger;
 }
 
-export class OutgoingRouter {
-  constructor(private readonly d: OutgoingDeps) {}
+export class OutgoingRouter extends Router {
+  constructor(private readonly d: OutgoingDeps) {
+    super("outgoing", d.metrics, d.log);
+  }
 
-  async route(received: ReceivedRequest, sink: ResponseSink): Promise<void> {
-    const started = performance.now();
-    let service = UNBOUND;
-    let status: number;
-    try {
-      const settings = this.d.live.current;
-      const plan = this.d.step.bind(received, settings, settings.outgoingDtab);
-      const { dest } = plan;
-      if (dest.kind === "inet") {
-        service = dest.id;
-        const target = { host: dest.host, port: dest.port, describe: dest.id };
-        status = answerClient(sink, await forwardHttp1(this.d.agent, target, received, sink, plan.headers, settings.config.limits));
-      } else {
-        service = dest.service;
-        status = answerClient(sink, await this.toPeers(dest, plan.name, received, sink, plan.headers));
-      }
-    } catch (err) {
-      const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
-      sink.fail(e);
-      status = e.status;
-      if (this.d.log.enabled("debug")) this.d.log.debug("request_failed", { direction: "outgoing", error: e.message });
+  protected async dispatch(received: ReceivedRequest, sink: ResponseSink, labels: RouteLabels): Promise<number> {
+    const settings = this.d.live.current;
+    const { name, dest, headers } = this.d.step.bind(received, settings, settings.outgoingDtab);
+    if (dest.kind === "inet") {
+      labels.service = dest.id;
+      const target = { host: dest.host, port: dest.port, describe: dest.id };
+      return answerClient(sink, await forwardHttp1(this.d.agent, target, received, sink, headers, settings.config.limits));
     }
-    if (status !== 0) this.d.metrics.forService("outgoing", service).observe(status, elapsed(started));
+    labels.service = dest.service;
+    return answerClient(sink, await this.toPeers(dest, name, received, sink, headers));
   }
 
   /** Balances and retries across the Service's endpoints; the last attempt's outcome is the answer. */

@@ -3,7 +3,7 @@
 // exist) falls through to the next alternative or earlier dentry, as in
 // Finagle. Work per resolution is bounded, because l5d-dtab headers are input.
 import type { Endpoint } from "../discovery/endpoint-index";
-import { type Dentry, type Dtab, type NameTree, type Path, type PrefixElem, WILDCARD, type WeightedTree, showPath } from "./dtab";
+import { type Dentry, type Dtab, type NameTree, type Path, type PrefixElem, WILDCARD, type WeightedTree, showPath } from "@zt-mesh/proxy-config";
 import { lookupSystem } from "./system-names";
 
 export interface ServiceDestination {

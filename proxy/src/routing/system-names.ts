@@ -2,7 +2,7 @@
 // Finagle (fail, nil, inet, fixedinet) and linkerd 1 (the io.buoyant.* rewriting
 // namers). A lookup either ends the resolution (an address, a failure, nothing)
 // or rewrites the path, which is then bound again through the dtab.
-import { type Path, showPath } from "./dtab";
+import { type Path, SYSTEM_NAMES, type SystemName, showPath } from "@zt-mesh/proxy-config";
 import type { Resolution } from "./resolve";
 
 export type SystemLookup = Resolution | { readonly kind: "rewrite"; readonly path: Path };
@@ -103,21 +103,20 @@ const subdomainOfPfx: SystemNamer = (args, whole) => {
   return rewritten([pfx, sub, ...args.slice(3)]);
 };
 
-const NAMERS: ReadonlyMap<string, SystemNamer> = new Map<string, SystemNamer>([
-  ["fail", () => FAIL],
-  ["nil", () => NIL],
-  ["inet", inet("inet")],
+// One implementation for each name the config grammar accepts after /$/.
+const IMPLEMENTATIONS: Readonly<Record<SystemName, SystemNamer>> = {
+  fail: () => FAIL,
+  nil: () => NIL,
+  inet: inet("inet"),
   // Finagle's fixedinet caches DNS answers; here both resolve when connecting.
-  ["fixedinet", inet("fixedinet")],
-  ["io.buoyant.rinet", rinet],
-  ["io.buoyant.hostportPfx", hostportPfx],
-  ["io.buoyant.porthostPfx", porthostPfx],
-  ["io.buoyant.http.domainToPathPfx", domainToPathPfx],
-  ["io.buoyant.http.subdomainOfPfx", subdomainOfPfx],
-]);
-
-/** The names that may follow /$/. */
-export const SYSTEM_NAMES: readonly string[] = [...NAMERS.keys()];
+  fixedinet: inet("fixedinet"),
+  "io.buoyant.rinet": rinet,
+  "io.buoyant.hostportPfx": hostportPfx,
+  "io.buoyant.porthostPfx": porthostPfx,
+  "io.buoyant.http.domainToPathPfx": domainToPathPfx,
+  "io.buoyant.http.subdomainOfPfx": subdomainOfPfx,
+};
+const NAMERS: ReadonlyMap<string, SystemNamer> = new Map(Object.entries(IMPLEMENTATIONS));
 
 /** Looks up a path that starts with /$/. */
 export function lookupSystem(path: Path): SystemLookup {

@@ -77,95 +77,85 @@ export class PendingGauge {
 export class MeshMetrics {
   readonly registry = new Registry();
 
-  readonly tlsHandshakes = new Counter({
-    name: "mesh_tls_handshakes_total",
-    help: "Completed TLS handshakes with mesh peers; side=server for 4141, client for connections this proxy opens.",
-    labelNames: ["side"] as const,
-    registers: [this.registry],
-  });
-  readonly tlsHandshakeFailures = new Counter({
-    name: "mesh_tls_handshake_failures_total",
-    help: "Refused or failed TLS handshakes, by side and reason.",
-    labelNames: ["side", "reason"] as const,
-    registers: [this.registry],
-  });
-  readonly certificateExpiry = new Gauge({
-    name: "mesh_certificate_expiry_timestamp_seconds",
-    help: "notAfter of the loaded mesh certificate and of each trusted CA, as a Unix timestamp.",
-    labelNames: ["certificate"] as const,
-    registers: [this.registry],
-  });
-  readonly openConnections = new Gauge({
-    name: "mesh_open_connections",
-    help: "Open client connections per listener, and open peer connections (listener=peers).",
-    labelNames: ["listener"] as const,
-    registers: [this.registry],
-  });
+  readonly tlsHandshakes = this.counter(
+    "mesh_tls_handshakes_total",
+    "Completed TLS handshakes with mesh peers; side=server for 4141, client for connections this proxy opens.",
+    ["side"],
+  );
+  readonly tlsHandshakeFailures = this.counter(
+    "mesh_tls_handshake_failures_total",
+    "Refused or failed TLS handshakes, by side and reason.",
+    ["side", "reason"],
+  );
+  readonly certificateExpiry = this.gauge(
+    "mesh_certificate_expiry_timestamp_seconds",
+    "notAfter of the loaded mesh certificate and of each trusted CA, as a Unix timestamp.",
+    ["certificate"],
+  );
+  readonly openConnections = this.gauge(
+    "mesh_open_connections",
+    "Open client connections per listener, and open peer connections (listener=peers).",
+    ["listener"],
+  );
   /** Requests in flight per listener (mesh_pending_requests), updated in place. */
   readonly pending: Readonly<Record<Direction, PendingGauge>> = { outgoing: new PendingGauge(), incoming: new PendingGauge() };
-  readonly shed = new Counter({
-    name: "mesh_requests_shed_total",
-    help: "Requests answered 503 because the listener had maxPendingRequests in flight.",
-    labelNames: ["listener"] as const,
-    registers: [this.registry],
-  });
-  readonly retries = new Counter({
-    name: "mesh_retries_total",
-    help: "Requests retried on another endpoint after a connection failure.",
-    registers: [this.registry],
-  });
-  readonly retriesBudgetExhausted = new Counter({
-    name: "mesh_retry_budget_exhausted_total",
-    help: "Retryable failures not retried because the retry budget was spent.",
-    registers: [this.registry],
-  });
-  readonly ejections = new Counter({
-    name: "mesh_ejections_total",
-    help: "Endpoints or peers taken out of load balancing after consecutive failures.",
-    registers: [this.registry],
-  });
-  readonly dtabOverridesIgnored = new Counter({
-    name: "mesh_dtab_overrides_ignored_total",
-    help: "l5d-dtab headers dropped because the sender is not allowed to re-route.",
-    registers: [this.registry],
-  });
-  readonly incomingAddressRefused = new Counter({
-    name: "mesh_incoming_address_refused_total",
-    help: "Requests on 4141 refused (403) because their name was bound to an address (/$/inet) rather than a Service on this node.",
-    registers: [this.registry],
-  });
-  readonly peerSessionsClosed = new Counter({
-    name: "mesh_peer_sessions_closed_total",
-    help: "Connections on 4141 this proxy closed gracefully: idle (no stream for limits.peerSessionIdleTimeoutMs), or the peer's certificate no longer admitted (expired, CA left the bundle).",
-    labelNames: ["reason"] as const,
-    registers: [this.registry],
-  });
-  readonly discoverySynced = new Gauge({
-    name: "mesh_discovery_synced",
-    help: "1 once the Kubernetes watch for this resource has completed its first list.",
-    labelNames: ["resource"] as const,
-    registers: [this.registry],
-  });
-  readonly discoveryErrors = new Counter({
-    name: "mesh_discovery_watch_errors_total",
-    help: "Kubernetes watch failures (the last known endpoints keep serving meanwhile).",
-    labelNames: ["resource"] as const,
-    registers: [this.registry],
-  });
-  readonly restartPending = new Gauge({
-    name: "mesh_config_restart_pending",
-    help: "1 for each restart-required config key whose value in the file differs from the running one; the proxy runs on the old value until it restarts.",
-    labelNames: ["key"] as const,
-    registers: [this.registry],
-  });
-  readonly reloads = new Counter({
-    name: "mesh_reloads_total",
-    help: "Live reloads of files, by what was reloaded and whether it was accepted.",
-    labelNames: ["what", "result"] as const,
-    registers: [this.registry],
-  });
+  readonly shed = this.counter(
+    "mesh_requests_shed_total",
+    "Requests answered 503 because the listener had maxPendingRequests in flight.",
+    ["listener"],
+  );
+  readonly retries = this.counter("mesh_retries_total", "Requests retried on another endpoint after a connection failure.");
+  readonly retriesBudgetExhausted = this.counter(
+    "mesh_retry_budget_exhausted_total",
+    "Retryable failures not retried because the retry budget was spent.",
+  );
+  readonly ejections = this.counter(
+    "mesh_ejections_total",
+    "Endpoints or peers taken out of load balancing after consecutive failures.",
+  );
+  readonly dtabOverridesIgnored = this.counter(
+    "mesh_dtab_overrides_ignored_total",
+    "l5d-dtab headers dropped because the sender is not allowed to re-route.",
+  );
+  readonly incomingAddressRefused = this.counter(
+    "mesh_incoming_address_refused_total",
+    "Requests on 4141 refused (403) because their name was bound to an address (/$/inet) rather than a Service on this node.",
+  );
+  readonly peerSessionsClosed = this.counter(
+    "mesh_peer_sessions_closed_total",
+    "Connections on 4141 this proxy closed gracefully: idle (no stream for limits.peerSessionIdleTimeoutMs), or the peer's certificate no longer admitted (expired, CA left the bundle).",
+    ["reason"],
+  );
+  readonly discoverySynced = this.gauge(
+    "mesh_discovery_synced",
+    "1 once the Kubernetes watch for this resource has completed its first list.",
+    ["resource"],
+  );
+  readonly discoveryErrors = this.counter(
+    "mesh_discovery_watch_errors_total",
+    "Kubernetes watch failures (the last known endpoints keep serving meanwhile).",
+    ["resource"],
+  );
+  readonly restartPending = this.gauge(
+    "mesh_config_restart_pending",
+    "1 for each restart-required config key whose value in the file differs from the running one; the proxy runs on the old value until it restarts.",
+    ["key"],
+  );
+  readonly reloads = this.counter(
+    "mesh_reloads_total",
+    "Live reloads of files, by what was reloaded and whether it was accepted.",
+    ["what", "result"],
+  );
 
   private readonly series = new Map<string, RequestSeries>();
+
+  private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.registry.registerMetric(

@@ -3,11 +3,9 @@
 // table is refused where it enters (config load, and so `pulumi preview`; the
 // l5d-dtab header), naming the dentry, rather than routing around it at runtime.
 import { type Dtab, type DtabSource, type NameTree, type Path, WILDCARD, showPath, showTree } from "./dtab";
-import { K8S_NAMER_ID } from "./k8s-namer";
-import { SYSTEM_NAMES } from "./system-names";
+import { SYSTEM_NAMES } from "./namers";
 
-/** The namers every proxy runs, under /#/<id>. */
-export const MESH_NAMERS: readonly string[] = [K8S_NAMER_ID];
+const SYSTEM: readonly string[] = SYSTEM_NAMES;
 
 /**
  * The first problem with the names `source` points at, or undefined. A name
@@ -58,7 +56,7 @@ function isUnknown(path: Path, namerIds: readonly string[]): boolean {
   const [head, name] = path;
   if (name === undefined) return false; // /# or /$ alone: the name comes from the suffix at runtime
   if (head === "#") return !namerIds.includes(name);
-  if (head === "$") return !SYSTEM_NAMES.includes(name);
+  if (head === "$") return !SYSTEM.includes(name);
   return false;
 }
 

@@ -3,8 +3,9 @@
 // render the ConfigMap through it, so a config the proxy would reject cannot be
 // deployed. Every key has a default that is safe for production.
 import { z } from "zod";
-import { DtabError, parseDtabSource } from "../routing/dtab";
-import { MESH_NAMERS, unknownNameProblem } from "../routing/dtab-check";
+import { DtabError, parseDtabSource } from "./dtab";
+import { unknownNameProblem } from "./dtab-names";
+import { MESH_NAMERS } from "./namers";
 
 // Every key applies live on reload unless marked here: these are read once, when
 // a listener, the peer pool, the TLS store or the discovery watch is made.

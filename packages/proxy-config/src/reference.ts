@@ -30,7 +30,8 @@ function typeOf(node: JsonSchemaNode): string {
   return Array.isArray(node.type) ? node.type.join(" \\| ") : (node.type ?? "any");
 }
 
-function configReference(): ReferenceRow[] {
+/** One row per key, in schema order. */
+export function configReference(): ReferenceRow[] {
   const root = z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
   const rows: ReferenceRow[] = [];
   for (const [section, node] of Object.entries(root.properties ?? {})) {
