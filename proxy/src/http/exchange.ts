@@ -171,6 +171,21 @@ class Http2ResponseSink implements ResponseSink {
   }
 }
 
+/** An HTTP/1.1 request as the routers see it, once its target is checked. */
+export function receivedHttp1(req: IncomingMessage, authority: string, path: string): ReceivedRequest {
+  const te = req.headers["transfer-encoding"];
+  const cl = req.headers["content-length"];
+  return {
+    method: req.method ?? "GET",
+    authority,
+    path,
+    headers: req.headers,
+    body: req,
+    hasBody: te !== undefined || (cl !== undefined && cl !== "0"),
+    remoteAddress: req.socket.remoteAddress,
+  };
+}
+
 export function http1ResponseSink(req: IncomingMessage, res: ServerResponse, closeAfter: (req: IncomingMessage) => boolean): ResponseSink {
   return new Http1ResponseSink(req, res, closeAfter);
 }

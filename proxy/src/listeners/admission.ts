@@ -3,6 +3,7 @@
 // A drain waits for this count to reach zero.
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
+import type { ResponseSink } from "../http/exchange";
 import type { Direction, MeshMetrics } from "../telemetry/metrics";
 
 export class Admission {
@@ -18,18 +19,23 @@ export class Admission {
     return this.pending;
   }
 
-  /** Takes a request in, or returns the 503 it gets when the listener is full; `release` when its exchange closes. */
-  admit(): ProxyError | undefined {
+  /**
+   * Takes a request in, counted until `exchange` (its stream or response)
+   * closes; or, when the listener is full, answers it 503 and returns false.
+   */
+  admit(sink: ResponseSink, exchange: { once(event: "close", listener: () => void): unknown }): boolean {
     if (this.pending >= this.live.current.config.limits.maxPendingRequests) {
       this.metrics.shed.labels(this.listener).inc();
-      return new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the ${this.listener} listener`);
+      sink.fail(new ProxyError("shed", `shedding load: ${this.pending} requests in flight on the ${this.listener} listener`));
+      return false;
     }
     this.pending++;
     this.metrics.pending[this.listener].value++;
-    return undefined;
+    exchange.once("close", this.release);
+    return true;
   }
 
-  readonly release = (): void => {
+  private readonly release = (): void => {
     this.pending--;
     this.metrics.pending[this.listener].value--;
   };

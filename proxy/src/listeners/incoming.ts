@@ -19,7 +19,7 @@ import type { Socket } from "node:net";
 import { type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from "node:tls";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type ReceivedRequest, http1ResponseSink, http2ResponseSink } from "../http/exchange";
+import { type ReceivedRequest, http1ResponseSink, http2ResponseSink, receivedHttp1 } from "../http/exchange";
 import { splitDtabLines } from "../routing/dtab-header";
 import { hopHeaderSettings } from "../http/hop-limits";
 import { checkAuthority, checkDeclaredLength, checkHttp1Head } from "../http/request-head";
@@ -225,12 +225,7 @@ export class IncomingListener extends RequestListener {
       stream.once("close", onPeerStreamClose);
     }
     const sink = http2ResponseSink(stream);
-    const shed = this.admission.admit();
-    if (shed !== undefined) {
-      sink.fail(shed);
-      return;
-    }
-    stream.once("close", this.admission.release);
+    if (!this.admission.admit(sink, stream)) return;
     const method = headers[":method"] ?? "GET";
     if (method === "CONNECT") {
       sink.fail(new ProxyError("method", "CONNECT tunnels are not supported by the mesh"));
@@ -259,12 +254,7 @@ export class IncomingListener extends RequestListener {
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {
     const sink = http1ResponseSink(req, res, this.closeAfter);
-    const shed = this.admission.admit();
-    if (shed !== undefined) {
-      sink.fail(shed);
-      return;
-    }
-    res.once("close", this.admission.release);
+    if (!this.admission.admit(sink, res)) return;
     const url = req.url ?? "/";
     const refusal =
       req.method === "CONNECT"
@@ -277,17 +267,7 @@ export class IncomingListener extends RequestListener {
       return;
     }
     splitDtabLines(req.headers, req.rawHeaders);
-    const te = req.headers["transfer-encoding"];
-    const cl = req.headers["content-length"];
-    const received: ReceivedRequest = {
-      method: req.method ?? "GET",
-      authority: req.headers.host ?? "",
-      path: url,
-      headers: req.headers,
-      body: req,
-      hasBody: te !== undefined || (cl !== undefined && cl !== "0"),
-      remoteAddress: req.socket.remoteAddress,
-    };
+    const received = receivedHttp1(req, req.headers.host ?? "", url);
     void this.router.route(received, sink);
   }
 }

@@ -4,7 +4,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { type ReceivedRequest, http1ResponseSink } from "../http/exchange";
+import { http1ResponseSink, receivedHttp1 } from "../http/exchange";
 import { splitDtabLines } from "../routing/dtab-header";
 import { checkAuthority, checkHttp1Head } from "../http/request-head";
 import type { OutgoingRouter } from "../routing/outgoing-router";
@@ -53,12 +53,7 @@ export class OutgoingListener extends RequestListener {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const sink = http1ResponseSink(req, res, this.isDraining);
-    const shed = this.admission.admit();
-    if (shed !== undefined) {
-      sink.fail(shed);
-      return;
-    }
-    res.once("close", this.admission.release);
+    if (!this.admission.admit(sink, res)) return;
 
     const refusal = checkHttp1Head(req, this.live.current.config.limits);
     const target = refusal ?? parseTarget(req);
@@ -67,17 +62,7 @@ export class OutgoingListener extends RequestListener {
       return;
     }
     splitDtabLines(req.headers, req.rawHeaders);
-    const te = req.headers["transfer-encoding"];
-    const cl = req.headers["content-length"];
-    const received: ReceivedRequest = {
-      method: req.method ?? "GET",
-      authority: target.authority,
-      path: target.path,
-      headers: req.headers,
-      body: req,
-      hasBody: te !== undefined || (cl !== undefined && cl !== "0"),
-      remoteAddress: req.socket.remoteAddress,
-    };
+    const received = receivedHttp1(req, target.authority, target.path);
     void this.router.route(received, sink);
   }
 }

@@ -5,6 +5,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Endpoint } from "../discovery/endpoint-index";
 import { ProxyError } from "../http/errors";
+import type { LiveSettings } from "../config/live";
 import type { ReceivedRequest, ResponseSink } from "../http/exchange";
 import type { ForwardLimits } from "../http/forward-attempt";
 import { answerClient, endpointFailed } from "../http/forward-outcome";
@@ -18,14 +19,11 @@ export interface IncomingDeps extends RouterDeps {
   readonly nodeName: string;
 }
 
-export class IncomingRouter extends Router {
-  constructor(private readonly d: IncomingDeps) {
-    super("incoming", d.metrics, d.log);
-  }
+export class IncomingRouter extends Router<IncomingDeps> {
+  protected readonly direction = "incoming";
 
   /** Every request here came over a connection whose peer proved the mesh identity. */
-  protected async dispatch(received: ReceivedRequest, sink: ResponseSink, labels: RouteLabels): Promise<number> {
-    const settings = this.d.live.current;
+  protected async dispatch(received: ReceivedRequest, sink: ResponseSink, settings: LiveSettings, labels: RouteLabels): Promise<number> {
     const hint = received.headers[DST_ENDPOINT_HEADER];
     const { name, dest, headers } = this.d.step.bind(received, settings, settings.incomingDtab, typeof hint === "string" ? hint : undefined);
     if (dest.kind !== "service") {

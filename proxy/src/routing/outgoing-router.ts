@@ -2,8 +2,10 @@
 // through the dtab to a Service, an endpoint is chosen, and the request goes to
 // the mesh proxy on that endpoint's node over the shared HTTP/2 mTLS connection.
 import type { OutgoingHttpHeaders } from "node:http2";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import type { Endpoint, EndpointIndex } from "../discovery/endpoint-index";
 import { ProxyError } from "../http/errors";
+import type { LiveSettings } from "../config/live";
 import type { ReceivedRequest, ResponseSink } from "../http/exchange";
 import { type ForwardOutcome, answerClient, endpointFailed } from "../http/forward-outcome";
 import { forwardHttp1 } from "../http/forward-http1";
@@ -23,13 +25,10 @@ export interface OutgoingDeps extends RouterDeps {
   readonly pool: PeerPool;
 }
 
-export class OutgoingRouter extends Router {
-  constructor(private readonly d: OutgoingDeps) {
-    super("outgoing", d.metrics, d.log);
-  }
+export class OutgoingRouter extends Router<OutgoingDeps> {
+  protected readonly direction = "outgoing";
 
-  protected async dispatch(received: ReceivedRequest, sink: ResponseSink, labels: RouteLabels): Promise<number> {
-    const settings = this.d.live.current;
+  protected async dispatch(received: ReceivedRequest, sink: ResponseSink, settings: LiveSettings, labels: RouteLabels): Promise<number> {
     const { name, dest, headers } = this.d.step.bind(received, settings, settings.outgoingDtab);
     if (dest.kind === "inet") {
       labels.service = dest.id;
@@ -37,7 +36,7 @@ export class OutgoingRouter extends Router {
       return answerClient(sink, await forwardHttp1(this.d.agent, target, received, sink, headers, settings.config.limits));
     }
     labels.service = dest.service;
-    return answerClient(sink, await this.toPeers(dest, name, received, sink, headers));
+    return answerClient(sink, await this.toPeers(dest, name, received, sink, headers, settings.config));
   }
 
   /** Balances and retries across the Service's endpoints; the last attempt's outcome is the answer. */
@@ -47,8 +46,8 @@ export class OutgoingRouter extends Router {
     received: ReceivedRequest,
     sink: ResponseSink,
     base: OutgoingHttpHeaders,
+    config: ProxyConfig,
   ): Promise<ForwardOutcome> {
-    const { config } = this.d.live.current;
     const { balancer, budget, index, pool, metrics } = this.d;
     if (dest.endpoints.length === 0) throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id})`);
     budget.deposit();

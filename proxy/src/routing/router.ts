@@ -3,11 +3,10 @@
 // client is answered with an error, and where every request is counted under
 // the service it was bound to.
 import type { Agent } from "node:http";
-import type { LiveConfig } from "../config/live";
+import type { LiveConfig, LiveSettings } from "../config/live";
 import { ProxyError } from "../http/errors";
 import { type ReceivedRequest, type ResponseSink, elapsed } from "../http/exchange";
-import type { Logger } from "../telemetry/log";
-import { errorMessage } from "../telemetry/log";
+import { type Logger, errorMessage } from "../telemetry/log";
 import { type Direction, type MeshMetrics, UNBOUND } from "../telemetry/metrics";
 import type { Balancer } from "./balancer";
 import type { LogicalStep } from "./logical-step";
@@ -29,32 +28,31 @@ export interface RouteLabels {
   service: string;
 }
 
-export abstract class Router {
-  protected constructor(
-    private readonly direction: Direction,
-    private readonly metrics: MeshMetrics,
-    private readonly log: Logger,
-  ) {}
+export abstract class Router<D extends RouterDeps> {
+  protected abstract readonly direction: Direction;
+
+  constructor(protected readonly d: D) {}
 
   async route(received: ReceivedRequest, sink: ResponseSink): Promise<void> {
     const started = performance.now();
     const labels: RouteLabels = { service: UNBOUND };
     let status: number;
     try {
-      status = await this.dispatch(received, sink, labels);
+      status = await this.dispatch(received, sink, this.d.live.current, labels);
     } catch (err) {
       const e = err instanceof ProxyError ? err : new ProxyError("unavailable", errorMessage(err));
       sink.fail(e);
       status = e.status;
-      if (this.log.enabled("debug")) this.log.debug("request_failed", { direction: this.direction, error: e.message });
+      if (this.d.log.enabled("debug")) this.d.log.debug("request_failed", { direction: this.direction, error: e.message });
     }
     // 0: the client went away before an answer, and there is nothing to count.
-    if (status !== 0) this.metrics.forService(this.direction, labels.service).observe(status, elapsed(started));
+    if (status !== 0) this.d.metrics.forService(this.direction, labels.service).observe(status, elapsed(started));
   }
 
   /**
-   * Routes and forwards `received`, returning the status the client got (0 if
-   * none). Throws a ProxyError for the client when nothing was forwarded.
+   * Routes and forwards `received` with the settings current when it arrived,
+   * returning the status the client got (0 if none). Throws a ProxyError for
+   * the client when nothing was forwarded.
    */
-  protected abstract dispatch(received: ReceivedRequest, sink: ResponseSink, labels: RouteLabels): Promise<number>;
+  protected abstract dispatch(received: ReceivedRequest, sink: ResponseSink, settings: LiveSettings, labels: RouteLabels): Promise<number>;
 }
