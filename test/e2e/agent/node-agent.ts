@@ -229,10 +229,7 @@ export class NodeAgent {
     if (run.stopping) return;
     if (Date.now() - run.lastVolumeRefresh > VOLUME_REFRESH_MS) {
       run.lastVolumeRefresh = Date.now();
-      for (const v of run.volumes.values()) {
-        if (run.pod.spec?.volumes?.find((x) => x.name === v.name)?.projected !== undefined) continue;
-        await v.refresh().catch(() => false);
-      }
+      for (const v of run.volumes.values()) await v.refresh().catch(() => false);
     }
     let ready = true;
     for (const c of run.pod.spec?.containers ?? []) {

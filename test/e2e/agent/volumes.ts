@@ -1,5 +1,8 @@
 // Materialises a pod's volumes as files, as the kubelet does: ConfigMaps,
-// Secrets, projected service-account tokens and emptyDirs. Updates to
+// Secrets, projected service-account tokens and emptyDirs. A projected token
+// is requested through the TokenRequest API bound to the pod (the API server
+// adds the pod's node to it) and requested anew, as the kubelet does, once it
+// is older than 80% of its lifetime or 24 hours. Updates to
 // ConfigMaps and Secrets are written the kubelet's way (a new timestamped
 // directory and an atomic swap of the ..data symlink), so the proxy sees the
 // same kind of change it sees in a real cluster.
@@ -15,6 +18,15 @@ export interface MaterialisedVolume {
 }
 
 type Files = Map<string, { data: Buffer; mode: number }>;
+
+/** A projected token and when the kubelet would replace it (epoch ms). */
+interface HeldToken {
+  readonly token: string;
+  readonly renewAt: number;
+}
+
+const TOKEN_RENEWAL_FRACTION = 0.8;
+const TOKEN_MAX_AGE_MS = 24 * 3600 * 1000;
 
 /**
  * Writes `files` as a new version and swaps it in. With an fsGroup the files
@@ -89,23 +101,36 @@ export async function materialise(
     };
   } else if (volume.projected !== undefined) {
     const src = volume.projected;
+    const tokens = new Map<string, HeldToken>();
     load = async () => {
       const files: Files = new Map();
       const mode = src.defaultMode ?? 0o644;
       for (const s of src.sources ?? []) {
         if (s.serviceAccountToken !== undefined) {
-          const tr = await core.createNamespacedServiceAccountToken({
-            name: pod.spec!.serviceAccountName ?? "default",
-            namespace,
-            body: {
-              spec: {
-                audiences: [s.serviceAccountToken.audience ?? tokenAudience],
-                expirationSeconds: s.serviceAccountToken.expirationSeconds ?? 3607,
-                boundObjectRef: { kind: "Pod", apiVersion: "v1", name: pod.metadata!.name!, uid: pod.metadata!.uid! },
+          const { path: tokenPath } = s.serviceAccountToken;
+          let held = tokens.get(tokenPath);
+          if (held === undefined || Date.now() >= held.renewAt) {
+            const lifetimeS = s.serviceAccountToken.expirationSeconds ?? 3607;
+            const tr = await core.createNamespacedServiceAccountToken({
+              name: pod.spec!.serviceAccountName ?? "default",
+              namespace,
+              body: {
+                spec: {
+                  audiences: [s.serviceAccountToken.audience ?? tokenAudience],
+                  expirationSeconds: lifetimeS,
+                  boundObjectRef: { kind: "Pod", apiVersion: "v1", name: pod.metadata!.name!, uid: pod.metadata!.uid! },
+                },
               },
-            },
-          });
-          files.set(s.serviceAccountToken.path, { data: Buffer.from(tr.status?.token ?? ""), mode });
+            });
+            const issued = Date.now();
+            const expires = tr.status?.expirationTimestamp?.getTime() ?? issued + lifetimeS * 1000;
+            held = {
+              token: tr.status?.token ?? "",
+              renewAt: issued + Math.min((expires - issued) * TOKEN_RENEWAL_FRACTION, TOKEN_MAX_AGE_MS),
+            };
+            tokens.set(tokenPath, held);
+          }
+          files.set(tokenPath, { data: Buffer.from(held.token), mode });
         } else if (s.configMap !== undefined) {
           const cm = await core.readNamespacedConfigMap({ name: s.configMap.name!, namespace });
           const data = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
