@@ -185,10 +185,10 @@ describe("errors the proxy answers itself", () => {
     assert.match(reply, /l5d-err: malformed request: request head larger than limits.maxHeaderBytes/);
   });
 
-  it("405 for CONNECT, which the mesh does not tunnel", async () => {
-    const reply = await rawRequest(A, mesh.ports.outgoing, "CONNECT world:80 HTTP/1.1\r\nHost: world:80\r\n\r\n");
-    assert.match(reply, /^HTTP\/1\.1 405 /);
-    assert.match(reply, /l5d-err: CONNECT tunnels are not supported/);
+  it("502 for a CONNECT to a name with no route, naming it", async () => {
+    const reply = await rawRequest(A, mesh.ports.outgoing, "CONNECT nowhere:80 HTTP/1.1\r\nHost: nowhere:80\r\n\r\n");
+    assert.match(reply, /^HTTP\/1\.1 502 /);
+    assert.match(reply, /l5d-err: no route for \/svc\/nowhere/);
   });
 
   it("502 for a routing loop, detected from the Via hops", async () => {

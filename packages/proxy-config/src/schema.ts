@@ -137,6 +137,9 @@ const limitsSchema = z.strictObject({
     .default(10_000)
     .describe("A client must send its complete request head within this time (slow-client defence).")),
   idleTimeoutMs: restartRequired(millis.default(60_000).describe("Idle keep-alive connections from apps are closed after this long.")),
+  tunnelIdleTimeoutMs: millis
+    .default(300_000)
+    .describe("A CONNECT tunnel with no byte either way for this long is reset at both ends (a tunnel that never sends a byte included)."),
   peerSessionIdleTimeoutMs: millis
     .default(300_000)
     .describe("An HTTP/2 session from a peer on 4141 with no open stream for this long is closed (GOAWAY); the peer dials again when it needs to."),

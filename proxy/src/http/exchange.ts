@@ -6,6 +6,7 @@ import { constants as h2 } from "node:http2";
 import type { Writable } from "node:stream";
 import type { ProxyError } from "./errors";
 import { ERR_HEADER, headerSafe } from "./headers";
+import type { TunnelEnd } from "../tunnels/tunnel-end";
 import { type BodySource, resetStream } from "./relay";
 
 /** The request the proxy received, whichever protocol the client spoke. */
@@ -19,6 +20,8 @@ export interface ReceivedRequest {
   readonly body: BodySource;
   readonly hasBody: boolean;
   readonly remoteAddress: string | undefined;
+  /** For a CONNECT: the client's side of the tunnel, relayed once the tunnel is up. */
+  readonly tunnel?: TunnelEnd;
 }
 
 /** Told when the client goes away before its response is complete. */

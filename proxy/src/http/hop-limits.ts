@@ -23,3 +23,14 @@ export function hopHeaderSettings(limits: Pick<ProxyConfig["limits"], "maxHeader
   const pairs = limits.maxHeaderCount + HOP_FIELDS;
   return { maxHeaderListPairs: pairs, maxHeaderListSize: limits.maxHeaderBytes + FIELD_OVERHEAD * pairs + HOP_BYTES };
 }
+
+/**
+ * The HTTP/2 flow-control window, per stream and per connection, both ways on
+ * the hop. Enough for a cluster network's bandwidth-delay product; and small
+ * enough that what a peer may have in flight fits in the connection's socket
+ * buffers. node:http2 stops reading a session's socket while its own writes are
+ * backed up, so with windows larger than those buffers two proxies relaying
+ * full-duplex streams (a tunnel echoing 64 MiB both ways) each wait for the
+ * other to read, until the liveness ping gives up on the connection.
+ */
+export const HOP_WINDOW_BYTES = 1024 * 1024;

@@ -9,7 +9,7 @@ import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
-import type { HopHeaderSettings } from "./hop-limits";
+import { HOP_WINDOW_BYTES, type HopHeaderSettings } from "./hop-limits";
 
 export interface PeerPoolOptions {
   readonly identity: string;
@@ -30,7 +30,6 @@ interface Entry {
   pingOutstanding: boolean;
 }
 
-const WINDOW = 16 * 1024 * 1024;
 
 // The peer connection carries many small HTTP/2 frames each way and every one
 // is waited for: with Nagle's algorithm a frame written while an earlier one is
@@ -99,7 +98,7 @@ export class PeerPool {
     const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
       // Peers are dialled by pod IP; what they must prove is the mesh identity.
       createConnection: () => connectToPeer(host, port, material, identity),
-      settings: { enablePush: false, initialWindowSize: WINDOW, maxHeaderListSize: headers.maxHeaderListSize },
+      settings: { enablePush: false, initialWindowSize: HOP_WINDOW_BYTES, maxHeaderListSize: headers.maxHeaderListSize },
       maxHeaderListPairs: headers.maxHeaderListPairs,
       maxSessionMemory: 64,
     });
@@ -111,7 +110,7 @@ export class PeerPool {
       session.once("connect", () => {
         clearTimeout(timer);
         entry.connected = true;
-        session.setLocalWindowSize(WINDOW);
+        session.setLocalWindowSize(HOP_WINDOW_BYTES);
         this.metrics.tlsHandshakes.labels("client").inc();
         this.metrics.openConnections.labels("peers").inc();
         this.log.debug("peer_connected", { peer: key });

@@ -24,6 +24,16 @@ export function checkAuthority(authority: string): ProxyError | undefined {
   );
 }
 
+/** A ProxyError when a CONNECT's target is not authority-form host:port (RFC 9110 9.3.6). */
+export function checkConnectTarget(target: string): ProxyError | undefined {
+  const colon = target.lastIndexOf(":");
+  const port = colon === -1 ? "" : target.slice(colon + 1);
+  if (colon <= 0 || !/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+    return malformed(`a CONNECT target is host:port, got ${JSON.stringify(target.slice(0, 64))}`);
+  }
+  return checkAuthority(target);
+}
+
 /** A ProxyError for an HTTP/1.x request head the mesh does not forward. */
 export function checkHttp1Head(req: IncomingMessage, limits: HeadLimits): ProxyError | undefined {
   if (req.httpVersionMajor === 0) return malformed("HTTP/0.9 request line (no HTTP version)");

@@ -21,8 +21,9 @@ import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
 import { type ReceivedRequest, http1ResponseSink, http2ResponseSink, receivedHttp1 } from "../http/exchange";
 import { splitDtabLines } from "../routing/dtab-header";
-import { hopHeaderSettings } from "../http/hop-limits";
-import { checkAuthority, checkDeclaredLength, checkHttp1Head } from "../http/request-head";
+import { HOP_WINDOW_BYTES, hopHeaderSettings } from "../http/hop-limits";
+import { checkAuthority, checkConnectTarget, checkDeclaredLength, checkHttp1Head } from "../http/request-head";
+import { http2End } from "../tunnels/tunnel-end";
 import type { IncomingRouter } from "../routing/incoming-router";
 import { peerServerOptions } from "../tls/server-options";
 import { authorizationCode, checkPeer, classifyTlsError, classifyVerifyError, peerStanding } from "../tls/peer-identity";
@@ -33,7 +34,6 @@ import { Admission } from "./admission";
 import { RequestListener } from "./request-listener";
 import { ConnectionTracker, answerClientError, refuseTunnels } from "./server-util";
 
-const WINDOW = 16 * 1024 * 1024;
 
 /** An admitted HTTP/2 session: its peer's certificate and how many streams it has open. */
 class PeerSession {
@@ -99,7 +99,7 @@ export class IncomingListener extends RequestListener {
       settings: {
         maxConcurrentStreams: limits.maxConcurrentStreams,
         maxHeaderListSize: hop.maxHeaderListSize,
-        initialWindowSize: WINDOW,
+        initialWindowSize: HOP_WINDOW_BYTES,
         enablePush: false,
       },
       maxSessionMemory: 64,
@@ -114,7 +114,7 @@ export class IncomingListener extends RequestListener {
         clearTimeout(peer.idle);
         this.sessions.delete(session);
       });
-      session.once("connect", () => session.setLocalWindowSize(WINDOW));
+      session.once("connect", () => session.setLocalWindowSize(HOP_WINDOW_BYTES));
       if (this.draining) session.close();
     });
     this.h2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) =>
@@ -227,12 +227,18 @@ export class IncomingListener extends RequestListener {
     const sink = http2ResponseSink(stream);
     if (!this.admission.admit(sink, stream)) return;
     const method = headers[":method"] ?? "GET";
-    if (method === "CONNECT") {
-      sink.fail(new ProxyError("method", "CONNECT tunnels are not supported by the mesh"));
-      return;
-    }
     splitDtabLines(headers, rawHeaders);
     const authority = headers[":authority"] ?? headers.host ?? "";
+    if (method === "CONNECT") {
+      const refusal = checkConnectTarget(authority);
+      if (refusal !== undefined) {
+        sink.fail(refusal);
+        return;
+      }
+      const remoteAddress = stream.session?.socket?.remoteAddress;
+      void this.router.route({ method, authority, path: "", headers, body: stream, hasBody: false, remoteAddress, tunnel: http2End(stream) }, sink);
+      return;
+    }
     const refusal =
       checkAuthority(authority) ??
       checkDeclaredLength(headers["content-length"], this.live.current.config.limits.maxRequestBodyBytes);

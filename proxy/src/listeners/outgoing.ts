@@ -4,14 +4,16 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
 import { ProxyError } from "../http/errors";
-import { http1ResponseSink, receivedHttp1 } from "../http/exchange";
+import { type ReceivedRequest, http1ResponseSink, receivedHttp1 } from "../http/exchange";
+import { ConnectSink } from "../tunnels/connect-sink";
+import { socketEnd } from "../tunnels/tunnel-end";
 import { splitDtabLines } from "../routing/dtab-header";
-import { checkAuthority, checkHttp1Head } from "../http/request-head";
+import { checkAuthority, checkConnectTarget, checkHttp1Head } from "../http/request-head";
 import type { OutgoingRouter } from "../routing/outgoing-router";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { Admission } from "./admission";
 import { RequestListener } from "./request-listener";
-import { ConnectionTracker, answerClientError, refuseTunnels } from "./server-util";
+import { ConnectionTracker, answerClientError, refuseUpgrades } from "./server-util";
 
 export class OutgoingListener extends RequestListener {
   readonly server: Server;
@@ -39,7 +41,8 @@ export class OutgoingListener extends RequestListener {
     this.connections = new ConnectionTracker(this.server, metrics, "outgoing");
     this.admission = new Admission("outgoing", live, metrics);
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
-    refuseTunnels(this.server);
+    refuseUpgrades(this.server);
+    this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleConnect(req, socket, head));
   }
 
   protected stopAccepting(): void {
@@ -49,6 +52,36 @@ export class OutgoingListener extends RequestListener {
 
   protected closeRemaining(): void {
     this.server.closeAllConnections();
+    // Tunnels' connections left the HTTP server when they were upgraded.
+    for (const socket of this.connections.sockets) socket.destroy();
+  }
+
+  /** A CONNECT: the tunnel's bytes flow once the router has it established. */
+  private handleConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // The tunnel's relay sees errors through 'close'; unhandled, one would end the process.
+    socket.on("error", ignoreSocketError);
+    const sink = new ConnectSink(socket);
+    if (!this.admission.admit(sink, socket)) return;
+    const target = req.url ?? "";
+    const refusal = checkHttp1Head(req, this.live.current.config.limits) ?? checkConnectTarget(target);
+    if (refusal !== undefined) {
+      sink.fail(refusal);
+      return;
+    }
+    // Bytes the client sent after the CONNECT head belong to the tunnel.
+    if (head.length > 0) socket.unshift(head);
+    splitDtabLines(req.headers, req.rawHeaders);
+    const received: ReceivedRequest = {
+      method: "CONNECT",
+      authority: target,
+      path: "",
+      headers: req.headers,
+      body: req,
+      hasBody: false,
+      remoteAddress: socket.remoteAddress,
+      tunnel: socketEnd(socket),
+    };
+    void this.router.route(received, sink);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -70,7 +103,6 @@ export class OutgoingListener extends RequestListener {
 /** Splits the request target into authority (checked) and origin-form path. */
 function parseTarget(req: IncomingMessage): { authority: string; path: string } | ProxyError {
   const url = req.url ?? "";
-  if (req.method === "CONNECT") return new ProxyError("method", "CONNECT tunnels are not supported by the mesh");
   if (url.startsWith("/")) {
     const authority = req.headers.host ?? "";
     return checkAuthority(authority) ?? { authority, path: url };
@@ -92,3 +124,5 @@ function parseTarget(req: IncomingMessage): { authority: string; path: string } 
   }
   return new ProxyError("bad_request", `malformed request target ${JSON.stringify(url.slice(0, 64))}`);
 }
+
+function ignoreSocketError(): void {}

@@ -58,10 +58,11 @@ const PARSE_REASONS: Record<string, string> = {
 
 /**
  * node:http hands CONNECT to a separate 'connect' event and, without a
- * listener, drops the socket silently; the mesh answers it like any refusal.
+ * listener, drops the socket silently; where the mesh does not tunnel (HTTP/1.1
+ * on 4141, which is for operators' checks) it answers it like any refusal.
  */
 export function refuseTunnels(server: HttpServer): void {
-  const body = "CONNECT tunnels are not supported by the mesh\n";
+  const body = "CONNECT tunnels are not taken here: send CONNECT to the node's outgoing listener\n";
   const head =
     `HTTP/1.1 405 Method Not Allowed\r\nl5d-err: ${body.trim()}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
@@ -69,7 +70,11 @@ export function refuseTunnels(server: HttpServer): void {
     socket.on("error", () => socket.destroy());
     socket.end(head + body);
   });
-  // Upgrades (WebSocket, h2c) are connection-level too and not forwarded either.
+  refuseUpgrades(server);
+}
+
+/** Upgrades (WebSocket, h2c) are connection-level and not forwarded. */
+export function refuseUpgrades(server: HttpServer): void {
   server.on("upgrade", (_req: unknown, socket: Socket) => {
     const msg = "protocol upgrades are not supported by the mesh\n";
     socket.on("error", () => socket.destroy());

@@ -7,12 +7,14 @@ import type { Endpoint } from "../discovery/endpoint-index";
 import { ProxyError } from "../http/errors";
 import type { LiveSettings } from "../config/live";
 import type { ReceivedRequest, ResponseSink } from "../http/exchange";
-import type { ForwardLimits } from "../http/forward-attempt";
+import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import { answerClient, endpointFailed } from "../http/forward-outcome";
 import { forwardHttp1 } from "../http/forward-http1";
 import { DST_ENDPOINT_HEADER } from "../http/headers";
 import type { ServiceDestination } from "./resolve";
 import { type RouteLabels, Router, type RouterDeps } from "./router";
+import { tunnelToAddress } from "../tunnels/tunnel-to-address";
+import { TunnelMeter } from "../tunnels/tunnel-meter";
 
 /** `step` binds with a namer restricted to this node's endpoints, and honours peers' l5d-dtab. */
 export interface IncomingDeps extends RouterDeps {
@@ -46,7 +48,7 @@ export class IncomingRouter extends Router<IncomingDeps> {
     received: ReceivedRequest,
     sink: ResponseSink,
     headers: OutgoingHttpHeaders,
-    limits: ForwardLimits,
+    limits: ProxyConfig["limits"],
   ): Promise<number> {
     const { endpoints } = dest;
     if (endpoints.length === 0) {
@@ -60,7 +62,10 @@ export class IncomingRouter extends Router<IncomingDeps> {
     const stats = this.d.balancer.start(endpoint.key);
     const t0 = performance.now();
     const target = { host: endpoint.ip, port: endpoint.port, describe: `endpoint ${endpoint.key} of ${dest.id}` };
-    const outcome = await forwardHttp1(this.d.agent, target, received, sink, headers, limits);
+    const outcome =
+      received.tunnel === undefined
+        ? await forwardHttp1(this.d.agent, target, received, sink, headers, limits)
+        : await tunnelToAddress(target, received, sink, limits, new TunnelMeter(this.d.metrics, this.d.log, "incoming", dest.service));
     this.d.balancer.finish(endpoint.key, stats, !endpointFailed(outcome), performance.now() - t0);
     // Not sent (the endpoint refused the connection) is answered REFUSED_STREAM,
     // so the sending proxy may try elsewhere.

@@ -17,6 +17,12 @@ import type { ServiceDestination } from "./resolve";
 import type { RetryBudget } from "./retry-budget";
 import { retryDecision } from "./retry-policy";
 import { type RouteLabels, Router, type RouterDeps } from "./router";
+import { tunnelToAddress } from "../tunnels/tunnel-to-address";
+import { TunnelMeter } from "../tunnels/tunnel-meter";
+import { tunnelToPeer } from "../tunnels/tunnel-to-peer";
+
+/** One attempt on a peer's session: a request (forwardToPeer) or a tunnel (tunnelToPeer). */
+type PeerForwarder = typeof forwardToPeer;
 
 /** `step` honours l5d-dtab from trusted sources only. */
 export interface OutgoingDeps extends RouterDeps {
@@ -30,13 +36,23 @@ export class OutgoingRouter extends Router<OutgoingDeps> {
 
   protected async dispatch(received: ReceivedRequest, sink: ResponseSink, settings: LiveSettings, labels: RouteLabels): Promise<number> {
     const { name, dest, headers } = this.d.step.bind(received, settings, settings.outgoingDtab);
+    const { limits } = settings.config;
     if (dest.kind === "inet") {
       labels.service = dest.id;
       const target = { host: dest.host, port: dest.port, describe: dest.id };
-      return answerClient(sink, await forwardHttp1(this.d.agent, target, received, sink, headers, settings.config.limits));
+      const outcome =
+        received.tunnel === undefined
+          ? await forwardHttp1(this.d.agent, target, received, sink, headers, limits)
+          : await tunnelToAddress(target, received, sink, limits, new TunnelMeter(this.d.metrics, this.d.log, "outgoing", dest.id));
+      return answerClient(sink, outcome);
     }
     labels.service = dest.service;
-    return answerClient(sink, await this.toPeers(dest, name, received, sink, headers, settings.config));
+    let forward: PeerForwarder = forwardToPeer;
+    if (received.tunnel !== undefined) {
+      const meter = new TunnelMeter(this.d.metrics, this.d.log, "outgoing", dest.service);
+      forward = (session, peerIp, port, r, s, h) => tunnelToPeer(session, peerIp, port, r, s, h, limits, meter);
+    }
+    return answerClient(sink, await this.toPeers(dest, name, received, sink, headers, settings.config, forward));
   }
 
   /** Balances and retries across the Service's endpoints; the last attempt's outcome is the answer. */
@@ -47,6 +63,7 @@ export class OutgoingRouter extends Router<OutgoingDeps> {
     sink: ResponseSink,
     base: OutgoingHttpHeaders,
     config: ProxyConfig,
+    forward: PeerForwarder,
   ): Promise<ForwardOutcome> {
     const { balancer, budget, index, pool, metrics } = this.d;
     if (dest.endpoints.length === 0) throw new ProxyError("unavailable", `no endpoints for ${name} (${dest.id})`);
@@ -83,7 +100,7 @@ export class OutgoingRouter extends Router<OutgoingDeps> {
         const session = acquired instanceof Promise ? await acquired : acquired;
         // Each attempt has its own headers: the forwarder adds to them, and the endpoint differs.
         const headers = { ...base, [DST_ENDPOINT_HEADER]: endpoint.key };
-        outcome = await forwardToPeer(session, peerIp, port, received, sink, headers, config.limits);
+        outcome = await forward(session, peerIp, port, received, sink, headers, config.limits);
       } catch (err) {
         // Connecting failed: nothing of the request was sent or read.
         const error = new ProxyError("unavailable", `${errorMessage(err)} (for ${dest.id} endpoint ${endpoint.key})`);

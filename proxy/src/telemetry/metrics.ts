@@ -4,7 +4,7 @@
 // into samples only when /metrics is scraped: prom-client hashes the label
 // values on every inc()/observe(), even through a labels() child, which cost
 // about 5 us per request per proxy.
-import { Counter, Gauge, type Metric, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics } from "prom-client";
 
 export type Direction = "outgoing" | "incoming";
 export type Listener = Direction | "admin";
@@ -146,6 +146,20 @@ export class MeshMetrics {
     "Live reloads of files, by what was reloaded and whether it was accepted.",
     ["what", "result"],
   );
+
+  readonly tunnelsOpen = this.gauge("mesh_tunnels_open", "Established CONNECT tunnels, by direction and bound service.", ["direction", "service"]);
+  readonly tunnelBytes = this.counter(
+    "mesh_tunnel_bytes_total",
+    "Bytes relayed through tunnels, by direction, bound service and flow (from_client, to_client).",
+    ["direction", "service", "flow"],
+  );
+  readonly tunnelDuration = new Histogram({
+    name: "mesh_tunnel_duration_seconds",
+    help: "How long tunnels lasted, by direction, bound service and ending (closed cleanly, broken, idle).",
+    labelNames: ["direction", "service", "ending"] as const,
+    buckets: [0.01, 0.1, 1, 10, 60, 600, 3600],
+    registers: [this.registry],
+  });
 
   private readonly series = new Map<string, RequestSeries>();
 
