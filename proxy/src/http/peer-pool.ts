@@ -22,7 +22,7 @@ class PeerConnectError extends Error {
 }
 
 interface Entry {
-  readonly session: ClientHttp2Session;
+  readonly session: CountedSession;
   readonly ready: Promise<ClientHttp2Session>;
   connected: boolean;
   /** Liveness pings while connected (see checkLiveness). */
@@ -31,6 +31,26 @@ interface Entry {
 }
 
 const WINDOW = 16 * 1024 * 1024;
+
+// node:http2 keeps its count of a session's streams to itself, so the
+// forwarder counts the streams it opens on the session, for the admin page.
+const OPEN_STREAMS = Symbol("zt-mesh.open-streams");
+type CountedSession = ClientHttp2Session & { [OPEN_STREAMS]: number };
+
+export function streamOpened(session: ClientHttp2Session): void {
+  (session as CountedSession)[OPEN_STREAMS]++;
+}
+
+export function streamClosed(session: ClientHttp2Session): void {
+  (session as CountedSession)[OPEN_STREAMS]--;
+}
+
+export interface PeerConnection {
+  readonly address: string;
+  readonly port: number;
+  readonly state: "connecting" | "connected" | "closing";
+  readonly streams: number;
+}
 
 // The peer connection carries many small HTTP/2 frames each way and every one
 // is waited for: with Nagle's algorithm a frame written while an earlier one is
@@ -77,6 +97,19 @@ export class PeerPool {
     for (const entry of all) entry.session.close();
   }
 
+  /** The connections held now, for the admin page. */
+  connections(): PeerConnection[] {
+    const out: PeerConnection[] = [];
+    for (const [address, byPort] of this.entries) {
+      for (const [port, e] of byPort) {
+        const s = e.session;
+        const state = s.closed || s.destroyed ? "closing" : e.connected ? "connected" : "connecting";
+        out.push({ address, port, state, streams: s[OPEN_STREAMS] });
+      }
+    }
+    return out;
+  }
+
   private all(): Entry[] {
     const out: Entry[] = [];
     for (const byPort of this.entries.values()) out.push(...byPort.values());
@@ -96,13 +129,13 @@ export class PeerPool {
     const key = `${host}:${port}`;
     const { identity, connectTimeoutMs, headers } = this.opts;
     const material = this.tls.current;
-    const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
+    const session: CountedSession = Object.assign(h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
       // Peers are dialled by pod IP; what they must prove is the mesh identity.
       createConnection: () => connectToPeer(host, port, material, identity),
       settings: { enablePush: false, initialWindowSize: WINDOW, maxHeaderListSize: headers.maxHeaderListSize },
       maxHeaderListPairs: headers.maxHeaderListPairs,
       maxSessionMemory: 64,
-    });
+    }), { [OPEN_STREAMS]: 0 });
     // The handlers below run on later events, after `entry` exists.
     const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
       const timer = setTimeout(() => {
