@@ -109,6 +109,7 @@ describe("the admin page in a real browser", { skip }, () => {
     const holding = Array.from({ length: 3 }, () => viaA("http://shop/hold"));
     await waitFor("the page to show 3 open streams to node b", async () => (await peers()).get("b")?.streams === "3");
     await page.screenshot({ path: join(ARTIFACTS, "under-traffic.png"), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, "overview.png"), clip: { x: 0, y: 0, width: 1100, height: 640 } });
     for (const release of held.splice(0)) release();
     await Promise.all(holding);
 
