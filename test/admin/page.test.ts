@@ -63,7 +63,7 @@ describe("the admin page in a real browser", { skip }, () => {
     await mesh?.close();
   });
 
-  it("is one small self-contained page whose policy forbids loading anything from elsewhere", async () => {
+  it("is one small, read-only, self-contained page whose policy forbids loading anything from elsewhere", async () => {
     const r = await adminA("/");
     assert.equal(r.status, 200);
     assert.match(String(r.headers["content-type"]), /^text\/html/);
@@ -73,6 +73,7 @@ describe("the admin page in a real browser", { skip }, () => {
     assert.match(csp, /script-src 'sha256-[A-Za-z0-9+/=]+'(;|$)/);
     assert.match(csp, /connect-src 'self'/);
     assert.doesNotMatch(r.body, /(src|href|fetch\()"?\//, "every URL the page uses is relative");
+    assert.equal((await httpGet(A, mesh.ports.admin, "/", { method: "POST" })).status, 405, "the page is read-only, like the rest of the admin port");
   });
 
   it("shows per service and direction the requests, success rate and percentiles /metrics reports", async () => {
