@@ -129,13 +129,13 @@ export class PeerPool {
     const key = `${host}:${port}`;
     const { identity, connectTimeoutMs, headers } = this.opts;
     const material = this.tls.current;
-    const session: CountedSession = Object.assign(h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
+    const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
       // Peers are dialled by pod IP; what they must prove is the mesh identity.
       createConnection: () => connectToPeer(host, port, material, identity),
       settings: { enablePush: false, initialWindowSize: WINDOW, maxHeaderListSize: headers.maxHeaderListSize },
       maxHeaderListPairs: headers.maxHeaderListPairs,
       maxSessionMemory: 64,
-    }), { [OPEN_STREAMS]: 0 });
+    });
     // The handlers below run on later events, after `entry` exists.
     const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -164,7 +164,7 @@ export class PeerPool {
         }
       });
     });
-    const entry: Entry = { session, ready, connected: false, pingOutstanding: false };
+    const entry: Entry = { session: Object.assign(session, { [OPEN_STREAMS]: 0 }), ready, connected: false, pingOutstanding: false };
     // Nobody may be waiting on `ready` when a later failure rejects it.
     ready.catch(() => undefined);
     const forget = (): void => {
