@@ -3,6 +3,7 @@
 // signals); tests start proxies through this directly.
 import { K8S_NAMER_ID, type ProxyConfig } from "@zt-mesh/proxy-config";
 import { LiveConfig, compileSettings } from "./config/live";
+import { adminSummary } from "./admin/summary";
 import { planReload } from "./config/reload";
 import { EndpointIndex } from "./discovery/endpoint-index";
 import { KubernetesDiscovery } from "./discovery/kubernetes-watch";
@@ -115,6 +116,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         draining ? "draining for shutdown" : discovery.ready ? undefined : "waiting for the first Kubernetes sync",
     },
     explainer,
+    () => adminSummary({ nodeName, live, metrics, tls, index, peers: () => pool.connections() }),
   );
 
   const ports = {

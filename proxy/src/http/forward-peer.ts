@@ -10,6 +10,7 @@ import type { ReceivedRequest, ResponseSink } from "./exchange";
 import { type ForwardLimits, ForwardAttempt } from "./forward-attempt";
 import type { ForwardOutcome } from "./forward-outcome";
 import { endToEndHeaders } from "./headers";
+import { streamClosed, streamOpened } from "./peer-pool";
 import { relay, resetStream } from "./relay";
 
 /**
@@ -30,6 +31,7 @@ type Carrier = ClientHttp2Stream & { [EXCHANGE]?: PeerExchange };
 
 class PeerExchange extends ForwardAttempt {
   constructor(
+    readonly session: ClientHttp2Session,
     readonly stream: ClientHttp2Stream,
     readonly peerIp: string,
     readonly peerPort: number,
@@ -92,6 +94,7 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
 
 function onClose(this: Carrier): void {
   const x = this[EXCHANGE]!;
+  streamClosed(x.session);
   if (x.settled) return;
   if (x.status === 0 && this.rstCode === h2.NGHTTP2_REFUSED_STREAM) {
     x.settle({ kind: "not-sent", error: new ProxyError("unavailable", `peer ${x.peer} refused the request`), endpointAtFault: true });
@@ -126,7 +129,8 @@ export function forwardToPeer(
     const e = new ProxyError("unavailable", `peer ${peerIp}:${peerPort} connection closed: ${(err as Error).message}`);
     return Promise.resolve({ kind: "not-sent", error: e, endpointAtFault: true });
   }
-  const x = new PeerExchange(stream, peerIp, peerPort, received, sink, limits);
+  streamOpened(session);
+  const x = new PeerExchange(session, stream, peerIp, peerPort, received, sink, limits);
   stream[EXCHANGE] = x;
   stream.on("response", onResponse);
   stream.on("error", onError);

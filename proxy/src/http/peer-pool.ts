@@ -22,7 +22,7 @@ class PeerConnectError extends Error {
 }
 
 interface Entry {
-  readonly session: ClientHttp2Session;
+  readonly session: CountedSession;
   readonly ready: Promise<ClientHttp2Session>;
   connected: boolean;
   /** Liveness pings while connected (see checkLiveness). */
@@ -30,6 +30,26 @@ interface Entry {
   pingOutstanding: boolean;
 }
 
+
+// node:http2 keeps its count of a session's streams to itself, so the
+// forwarder counts the streams it opens on the session, for the admin page.
+const OPEN_STREAMS = Symbol("zt-mesh.open-streams");
+type CountedSession = ClientHttp2Session & { [OPEN_STREAMS]: number };
+
+export function streamOpened(session: ClientHttp2Session): void {
+  (session as CountedSession)[OPEN_STREAMS]++;
+}
+
+export function streamClosed(session: ClientHttp2Session): void {
+  (session as CountedSession)[OPEN_STREAMS]--;
+}
+
+export interface PeerConnection {
+  readonly address: string;
+  readonly port: number;
+  readonly state: "connecting" | "connected" | "closing";
+  readonly streams: number;
+}
 
 // The peer connection carries many small HTTP/2 frames each way and every one
 // is waited for: with Nagle's algorithm a frame written while an earlier one is
@@ -74,6 +94,19 @@ export class PeerPool {
     const all = this.all();
     this.entries.clear();
     for (const entry of all) entry.session.close();
+  }
+
+  /** The connections held now, for the admin page. */
+  connections(): PeerConnection[] {
+    const out: PeerConnection[] = [];
+    for (const [address, byPort] of this.entries) {
+      for (const [port, e] of byPort) {
+        const s = e.session;
+        const state = s.closed || s.destroyed ? "closing" : e.connected ? "connected" : "connecting";
+        out.push({ address, port, state, streams: s[OPEN_STREAMS] });
+      }
+    }
+    return out;
   }
 
   private all(): Entry[] {
@@ -130,7 +163,7 @@ export class PeerPool {
         }
       });
     });
-    const entry: Entry = { session, ready, connected: false, pingOutstanding: false };
+    const entry: Entry = { session: Object.assign(session, { [OPEN_STREAMS]: 0 }), ready, connected: false, pingOutstanding: false };
     // Nobody may be waiting on `ready` when a later failure rejects it.
     ready.catch(() => undefined);
     const forget = (): void => {

@@ -1,11 +1,14 @@
 // Port 9990: read-only operations endpoints. Kubelet probes /admin/ping
 // (liveness) and /admin/ready (readiness); Prometheus scrapes /metrics;
-// /admin/delegate explains how a name binds.
+// /admin/delegate explains how a name binds; operators open the page at /,
+// which polls /admin/summary.json.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { Socket } from "node:net";
 import type { LiveConfig } from "../config/live";
 import { ERR_HEADER, headerSafe } from "../http/headers";
 import { showDtab } from "@zt-mesh/proxy-config";
+import { ADMIN_PAGE, ADMIN_PAGE_HEADERS } from "../admin/page";
+import type { AdminSummaryJson } from "../admin/summary";
 import type { DelegationExplainer } from "../routing/explain";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { answerClientError, listen } from "./server-util";
@@ -23,6 +26,7 @@ export class AdminListener {
     private readonly metrics: MeshMetrics,
     private readonly state: AdminState,
     private readonly explainer: DelegationExplainer,
+    private readonly summary: () => AdminSummaryJson,
   ) {
     this.server = createServer(
       { maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 },
@@ -51,6 +55,12 @@ export class AdminListener {
     const q = url.indexOf("?");
     const path = q === -1 ? url : url.slice(0, q);
     switch (path) {
+      case "/":
+        send(res, 200, ADMIN_PAGE, ADMIN_PAGE_HEADERS);
+        return;
+      case "/admin/summary.json":
+        send(res, 200, JSON.stringify(this.summary()) + "\n", { "content-type": "application/json", "cache-control": "no-store" });
+        return;
       case "/admin/ping":
         send(res, 200, "pong");
         return;
@@ -76,7 +86,7 @@ export class AdminListener {
         return;
       }
       default:
-        send(res, 404, `no admin page at ${path}; try /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics\n`);
+        send(res, 404, `no admin page at ${path}; try /, /admin/summary.json, /admin/ping, /admin/ready, /admin/dtab, /admin/delegate, /metrics\n`);
     }
   }
 

@@ -43,6 +43,18 @@ class RequestSeries implements RequestMetrics {
   }
 }
 
+/** One (direction, service) pair's counters as /metrics reports them, for the admin summary. */
+export interface RequestSeriesSnapshot {
+  readonly direction: Direction;
+  readonly service: string;
+  /** By status class, as mesh_requests_total's status_class label: "0xx" .. "5xx". */
+  readonly byClass: Readonly<Record<string, number>>;
+  /** Cumulative, as the le buckets of mesh_request_duration_seconds; the last has le Infinity. */
+  readonly buckets: readonly { readonly le: number; readonly count: number }[];
+  readonly count: number;
+  readonly sum: number;
+}
+
 interface Sample {
   readonly labels: Record<string, string | number>;
   readonly value: number;
@@ -205,6 +217,20 @@ export class MeshMetrics {
       this.series.set(key, s);
     }
     return s;
+  }
+
+  /** Every request series, read when asked: nothing is kept for it between reads. */
+  requestSeries(): RequestSeriesSnapshot[] {
+    const out: RequestSeriesSnapshot[] = [];
+    for (const s of this.series.values()) {
+      const byClass: Record<string, number> = {};
+      s.byClass.forEach((n, cls) => (byClass[`${cls}xx`] = n));
+      let acc = 0;
+      const buckets: { le: number; count: number }[] = LATENCY_BUCKETS.map((le, i) => ({ le, count: (acc += s.buckets[i]!) }));
+      buckets.push({ le: Infinity, count: s.count });
+      out.push({ direction: s.direction, service: s.service, byClass, buckets, count: s.count, sum: s.sum });
+    }
+    return out;
   }
 
   private requestSamples(): Sample[] {
