@@ -13,6 +13,11 @@ export function walkthroughChecks(r: WalkthroughResult): Check[] {
   return [
     { name: "hello and world run on different nodes", ok: r.helloNode !== r.worldNode, detail: `hello on ${r.helloNode}, world on ${r.worldNode}` },
     { name: "http_proxy=<node>:4140 curl -s http://hello answers Hello world", ok: r.hello.trim() === "Hello world", detail: JSON.stringify(r.hello.trim()) },
+    {
+      name: "curl -p through a CONNECT tunnel to world answers world",
+      ok: r.tunnelled.trim() === "world" && r.tunnelNode !== r.worldNode,
+      detail: `${JSON.stringify(r.tunnelled.trim())} from node ${r.tunnelNode}, world on ${r.worldNode}`,
+    },
     { name: "4141 with the mesh certificate and l5d-dtab answers pong", ok: r.pong.trim() === "pong", detail: JSON.stringify(r.pong.trim()) },
     { name: "4141 refuses a client without a certificate", ok: r.refusedWithoutCert, detail: r.refusedWithoutCert ? "refused" : "answered" },
     { name: "4141 refuses a certificate from another CA", ok: r.refusedOtherCa, detail: r.refusedOtherCa ? "refused" : "answered" },

@@ -30,6 +30,9 @@ export interface WalkthroughResult {
   readonly helloNode: string;
   readonly worldNode: string;
   readonly pong: string;
+  /** What world answered through a CONNECT tunnel from a node it does not run on. */
+  readonly tunnelled: string;
+  readonly tunnelNode: string;
   readonly refusedWithoutCert: boolean;
   readonly refusedOtherCa: boolean;
   readonly capture: CaptureReport;
@@ -123,6 +126,7 @@ export async function runWalkthrough(
   const helloNode = await nodeOf(kc, demoNamespace, "hello");
   const worldNode = await nodeOf(kc, demoNamespace, "world");
   const b = hosts.find((h) => h.name !== a.name) ?? a;
+  const far = hosts.find((h) => h.name !== worldNode) ?? a;
   const dir = join(workDir, "walkthrough");
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "ca.crt"), mesh.tls.ca);
@@ -132,12 +136,16 @@ export async function runWalkthrough(
   progress("capture: tcpdump on the links between nodes");
   const capture = await startCapture(join(dir, "links.pcap"));
   let hello;
+  let tunnelled;
   let pong;
   let noCert;
   let otherCa;
   try {
     progress(`node ${a.name}: http_proxy=${a.ip}:${ports.outgoing} curl -s http://hello   (hello on ${helloNode}, world on ${worldNode})`);
     hello = await curl(a, ["http://hello"], { http_proxy: `http://${a.ip}:${ports.outgoing}` });
+
+    progress(`node ${far.name}: curl -p -x http://${far.ip}:${ports.outgoing} http://world   (a CONNECT tunnel to world on ${worldNode})`);
+    tunnelled = await curl(far, ["-p", "-x", `http://${far.ip}:${ports.outgoing}`, "http://world"]);
 
     const dtab = `/svc=>/#/io.l5d.k8s/${mesh.namespace}/admin/${mesh.serviceName};`;
     const tlsArgs = ["--cacert", join(dir, "ca.crt"), "--resolve", `${identity}:${ports.incoming}:${b.ip}`, "-H", `l5d-dtab: ${dtab}`];
@@ -168,6 +176,8 @@ export async function runWalkthrough(
     helloNode,
     worldNode,
     pong: pong.out,
+    tunnelled: tunnelled.out,
+    tunnelNode: far.name,
     refusedWithoutCert: !noCert.ok && !noCert.out.includes("pong"),
     refusedOtherCa: !otherCa.ok && !otherCa.out.includes("pong"),
     capture: report,
