@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { type RawData, WebSocket, WebSocketServer } from "ws";
 import type { ServiceLookup } from "../../proxy/src/discovery/endpoint-index";
 import { ENDPOINTSLICES, endpointSlice } from "../support/fake-kube-api";
 import { MeshFixture } from "../support/mesh";
@@ -99,6 +100,9 @@ const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex
 let mesh: MeshFixture;
 const apps = new TcpApps();
 const echoOnA = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+/** A WebSocket app on node b: echoes each message, and refuses a client without its token. */
+let chat: WebSocketServer;
+const chatUpgrades: Record<string, string | string[] | undefined>[] = [];
 
 before(async () => {
   await apps.start();
@@ -120,8 +124,21 @@ before(async () => {
     ENDPOINTSLICES,
     endpointSlice("default", "split", [{ name: "tcp", port: (echoOnA.address() as { port: number }).port }], [{ ip: A, node: "a" }], "split-a"),
   );
+  const chatPort = await freePort([B]);
+  chat = new WebSocketServer({
+    host: B,
+    port: chatPort,
+    verifyClient: (info: { req: { headers: Record<string, string | string[] | undefined> } }) => {
+      chatUpgrades.push(info.req.headers);
+      return info.req.headers["x-token"] === "let-me-in";
+    },
+  });
+  chat.on("connection", (ws) => ws.on("message", (data: RawData, binary: boolean) => ws.send(data, { binary })));
+  await new Promise<void>((r) => chat.once("listening", r));
+  mesh.api.upsert(ENDPOINTSLICES, endpointSlice("default", "chat", [{ name: "http", port: chatPort }], onB));
   for (const node of Object.values(mesh.nodes)) {
     await waitFor("the tunnel Services in discovery", () =>
+      endpointCount(node.proxy.index.lookup("default", "http", "chat")) === 1 &&
       ["echo", "late", "download", "resetter"].every((s) => endpointCount(node.proxy.index.lookup("default", "tcp", s)) === 1) &&
       endpointCount(node.proxy.index.lookup("default", "tcp", "split")) === 2,
     );
@@ -132,6 +149,7 @@ after(async () => {
   await mesh?.close();
   await apps.close();
   await new Promise((r) => echoOnA.close(r));
+  await new Promise((r) => chat?.close(r));
 });
 
 interface Tunnel {
@@ -329,5 +347,50 @@ describe("a CONNECT the mesh refuses", () => {
     assert.notEqual(ending, "reset");
     await sleep(50);
     assert.equal(apps.seen.length, before);
+  });
+});
+
+/** A WebSocket client whose connection goes to node a's outgoing listener, as through http_proxy. */
+function chatClient(token: string): WebSocket {
+  return new WebSocket("ws://chat/room", {
+    headers: { "x-token": token },
+    createConnection: () => connect({ host: A, port: mesh.ports.outgoing, localAddress: A }),
+  });
+}
+
+describe("a WebSocket through two proxies", () => {
+  it("upgrades with the app's own 101, then carries messages both ways and the closing handshake", async () => {
+    const seenBefore = chatUpgrades.length;
+    const ws = chatClient("let-me-in");
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    const received: string[] = [];
+    ws.on("message", (data: RawData) => received.push(data.toString()));
+    for (const text of ["one", "two", "x".repeat(200_000)]) ws.send(text);
+    await waitFor("the echoes", () => received.length === 3);
+    assert.deepEqual(received.map((r) => r.slice(0, 10)), ["one", "two", "x".repeat(10)]);
+    assert.equal(received[2]!.length, 200_000);
+    const code = await new Promise<number>((resolve) => {
+      ws.once("close", (c: number) => resolve(c));
+      ws.close(1000, "bye");
+    });
+    assert.equal(code, 1000, "the closing handshake went through both ways");
+    const headers = chatUpgrades[seenBefore]!;
+    assert.equal(headers.host, "chat");
+    assert.match(String(headers.via), /zt-mesh/, "the app sees the mesh hop in Via");
+    assert.equal(headers["upgrade"], "websocket");
+  });
+
+  it("passes the app's refusal of the upgrade to the client as it was", async () => {
+    const ws = chatClient("wrong");
+    const status = await new Promise<number>((resolve, reject) => {
+      ws.once("unexpected-response", (_req: unknown, res: { statusCode?: number }) => resolve(res.statusCode ?? 0));
+      ws.once("open", () => reject(new Error("the upgrade was accepted")));
+      ws.once("error", () => undefined);
+    });
+    assert.equal(status, 401);
+    ws.terminate();
   });
 });

@@ -13,7 +13,8 @@ import type { OutgoingRouter } from "../routing/outgoing-router";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { Admission } from "./admission";
 import { RequestListener } from "./request-listener";
-import { ConnectionTracker, answerClientError, refuseUpgrades } from "./server-util";
+import { ConnectionTracker, answerClientError } from "./server-util";
+import { upgradeRequestHead } from "../tunnels/upgrade-request";
 
 export class OutgoingListener extends RequestListener {
   readonly server: Server;
@@ -41,8 +42,8 @@ export class OutgoingListener extends RequestListener {
     this.connections = new ConnectionTracker(this.server, metrics, "outgoing");
     this.admission = new Admission("outgoing", live, metrics);
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
-    refuseUpgrades(this.server);
     this.server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleConnect(req, socket, head));
+    this.server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
   }
 
   protected stopAccepting(): void {
@@ -75,6 +76,35 @@ export class OutgoingListener extends RequestListener {
       method: "CONNECT",
       authority: target,
       path: "",
+      headers: req.headers,
+      body: req,
+      hasBody: false,
+      remoteAddress: socket.remoteAddress,
+      tunnel: socketEnd(socket),
+    };
+    void this.router.route(received, sink);
+  }
+
+  /**
+   * An Upgrade (WebSocket): a tunnel to the endpoint that starts with the
+   * request itself, so the app's own 101 and what follows reach the client.
+   */
+  private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on("error", ignoreSocketError);
+    const sink = new ConnectSink(socket, false);
+    if (!this.admission.admit(sink, socket)) return;
+    const refusal = checkHttp1Head(req, this.live.current.config.limits);
+    const target = refusal ?? parseTarget(req);
+    if (target instanceof ProxyError) {
+      sink.fail(target);
+      return;
+    }
+    splitDtabLines(req.headers, req.rawHeaders);
+    socket.unshift(Buffer.concat([upgradeRequestHead(req, target.authority, target.path), head]));
+    const received: ReceivedRequest = {
+      method: req.method ?? "GET",
+      authority: target.authority,
+      path: target.path,
       headers: req.headers,
       body: req,
       hasBody: false,

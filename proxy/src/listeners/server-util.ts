@@ -74,7 +74,7 @@ export function refuseTunnels(server: HttpServer): void {
 }
 
 /** Upgrades (WebSocket, h2c) are connection-level and not forwarded. */
-export function refuseUpgrades(server: HttpServer): void {
+function refuseUpgrades(server: HttpServer): void {
   server.on("upgrade", (_req: unknown, socket: Socket) => {
     const msg = "protocol upgrades are not supported by the mesh\n";
     socket.on("error", () => socket.destroy());

@@ -1,6 +1,7 @@
-// The answer to an HTTP/1.1 CONNECT on 4140, written on the client's raw
-// connection: "200 Connection established" and then the tunnel's bytes, or the
-// proxy's own error (with l5d-err) and the connection closed.
+// The answer to an HTTP/1.1 CONNECT or Upgrade on 4140, written on the
+// client's raw connection: "200 Connection established" (for a CONNECT; an
+// Upgrade's answer is the app's own, from the tunnel) and then the tunnel's
+// bytes, or the proxy's own error (with l5d-err) and the connection closed.
 import type { OutgoingHttpHeaders } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
@@ -22,7 +23,11 @@ export class ConnectSink implements ResponseSink {
   private sent = false;
   private watcher: AbortWatcher | undefined;
 
-  constructor(private readonly socket: Socket) {
+  constructor(
+    private readonly socket: Socket,
+    /** Whether an established tunnel is announced with 200 (CONNECT), or the app speaks first (Upgrade). */
+    private readonly announce = true,
+  ) {
     socket.once("close", () => {
       // Once the tunnel is up, its relay owns the connection's ending.
       if (!this.sent) this.watcher?.clientGone();
@@ -34,7 +39,7 @@ export class ConnectSink implements ResponseSink {
     if (socket.destroyed || this.sent) return undefined;
     this.sent = true;
     if (status === 200) {
-      socket.write(head(200, {}));
+      if (this.announce) socket.write(head(200, {}));
       return socket;
     }
     // Any other answer ends the connection after its body.

@@ -92,7 +92,8 @@ export function tunnelToPeer(
 ): Promise<ForwardOutcome> {
   // RFC 9113 8.5: a CONNECT carries only :method and :authority.
   headers[":method"] = "CONNECT";
-  headers[":authority"] = received.authority;
+  // An Upgrade's Host may leave the port implied; a CONNECT names it.
+  headers[":authority"] = /:[0-9]+$/.test(received.authority) ? received.authority : `${received.authority}:80`;
   delete headers.host;
   const peer = `${peerIp}:${peerPort}`;
   let stream: ClientHttp2Stream;
