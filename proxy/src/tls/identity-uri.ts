@@ -1,0 +1,18 @@
+// The identity a mesh proxy's issued certificate carries: one SPIFFE URI per
+// node, `spiffe://<trust domain>/ns/<mesh namespace>/node/<node>`, written by
+// the identity service through this one function.
+
+// RFC 1123 subdomain, as Kubernetes requires of node names: it stands in a URI
+// path segment as it is, with nothing to escape.
+const NODE_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Whether `name` is a valid Kubernetes node name. */
+export function isNodeName(name: string): boolean {
+  return NODE_NAME.test(name);
+}
+
+/** The URI subjectAltName of the mesh proxy of `node`. */
+export function nodeIdentityUri(trustDomain: string, namespace: string, node: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/node/${node}`;
+}
+
