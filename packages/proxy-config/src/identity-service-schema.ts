@@ -2,16 +2,8 @@
 // certificates it signs, for how long, and how much it answers. Rendered by the
 // Pulumi components and parsed by the service through this one schema.
 import { z } from "zod";
+import { dnsName, ip, millis, port, trustDomain } from "./fields";
 
-const port = z.number().int().min(1).max(65535);
-const ip = z.union([z.ipv4(), z.ipv6()]);
-const millis = z.number().int().positive();
-const dnsName = z
-  .string()
-  .max(253)
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
-    message: "must be a lower-case DNS name",
-  });
 // A label selector of equality terms only (`k=v,k2=v2`), as the proxy pods carry.
 const equalitySelector = z
   .string()
@@ -44,9 +36,7 @@ export const identityServiceSchema = z.strictObject({
       reloadIntervalMs: millis.default(5000).describe("How often the issuer files are re-read in case a change notification was missed."),
     })
     .prefault({}),
-  trustDomain: z
-    .string()
-    .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, { message: "must be a lower-case trust domain" })
+  trustDomain: trustDomain
     .default("zt-mesh.local")
     .describe("SPIFFE trust domain of the identities signed."),
   meshNamespace: z.string().min(1).default("default").describe("Namespace of the mesh proxies' pods."),

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { DtabError, parseDtabSource } from "./dtab";
 import { unknownNameProblem } from "./dtab-names";
+import { dnsName, ip, millis, port, trustDomain } from "./fields";
 import { MESH_NAMERS } from "./namers";
 
 // Every key applies live on reload unless marked here: these are read once, when
@@ -16,9 +17,6 @@ function restartRequired<T extends z.ZodType>(schema: T): T {
   return schema.meta({ [RELOAD_META]: "restart" });
 }
 
-const port = z.number().int().min(1).max(65535);
-const ip = z.union([z.ipv4(), z.ipv6()]);
-const millis = z.number().int().positive();
 const cidr = z.union([z.cidrv4(), z.cidrv6()]);
 
 const dtabText = z.string().superRefine((text, ctx) => {
@@ -30,14 +28,6 @@ const dtabText = z.string().superRefine((text, ctx) => {
     else throw err;
   }
 });
-
-// Host names, as in a certificate's DNS subjectAltName.
-const dnsName = z
-  .string()
-  .max(253)
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
-    message: "must be a lower-case DNS name",
-  });
 
 const DEFAULT_DTAB = "/svc => /#/io.l5d.k8s/default/http;";
 
@@ -87,12 +77,6 @@ const tlsSchema = z.strictObject({
     .default(5000)
     .describe("How often the certificate and config files are re-read in case a change notification was missed.")),
 });
-
-// SPIFFE trust domain: a DNS-like name, lower case.
-const trustDomain = z
-  .string()
-  .max(255)
-  .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, { message: "must be a lower-case trust domain (letters, digits, dots, dashes)" });
 
 /** The shortest leaf lifetime a proxy may ask for: renewal at two thirds of it must outpace clock skew and an outage of the service. */
 const MIN_LEAF_LIFETIME_MS = 5 * 60_000;

@@ -22,7 +22,7 @@ class PeerConnectError extends Error {
 }
 
 interface Entry {
-  /** The node whose proxy this session must reach: a pod IP reused on another node gets a session of its own. */
+  /** The node whose proxy is to be reached: a pod IP reused on another node gets a session of its own. */
   readonly node: string;
   readonly session: ClientHttp2Session;
   readonly ready: Promise<ClientHttp2Session>;

@@ -6,6 +6,7 @@ import { X509Certificate as NodeCertificate, createPrivateKey } from "node:crypt
 import { readFile } from "node:fs/promises";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
+import { pemCertificateBlocks } from "../tls/material";
 import { type FileWatch, watchFiles } from "../util/file-watch";
 import { type CryptoKey, x509 } from "../util/x509";
 import type { IdentityMetrics } from "./metrics";
@@ -27,11 +28,9 @@ class IssuerError extends Error {
   override name = "IssuerError";
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 async function loadIssuer(files: IssuerFiles, now: number): Promise<Issuer> {
   const [certPem, keyPem] = await Promise.all([readFile(files.cert, "utf8"), readFile(files.key, "utf8")]);
-  const blocks = certPem.match(PEM_CERT) ?? [];
+  const blocks = pemCertificateBlocks(certPem);
   if (blocks.length === 0) throw new IssuerError("issuer certificate file holds no certificate");
   const nodeCert = new NodeCertificate(blocks[0]!);
   if (!nodeCert.ca) throw new IssuerError("issuer certificate is not a CA (basicConstraints CA:TRUE)");

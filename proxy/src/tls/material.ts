@@ -31,8 +31,13 @@ export const MIN_TLS_VERSION = "TLSv1.3" as const;
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
+/** The PEM certificate blocks of a file, in order. */
+export function pemCertificateBlocks(pem: string): string[] {
+  return pem.match(PEM_CERT) ?? [];
+}
+
 function splitPemCertificates(pem: string): X509Certificate[] {
-  return (pem.match(PEM_CERT) ?? []).map((block) => new X509Certificate(block));
+  return pemCertificateBlocks(pem).map((block) => new X509Certificate(block));
 }
 
 /** This proxy's certificate must fit `rule` for its own node. */
