@@ -2,9 +2,10 @@
 // projected token in, a certificate naming the pod's node out, and every other
 // request refused with its reason, in the body, the log and the metrics.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { X509Certificate, generateKeyPairSync } from "node:crypto";
 import { request } from "node:https";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -12,7 +13,9 @@ import { ECDSA_P256, x509 } from "../../proxy/src/util/x509";
 import { FakeKubeApi, PODS, meshPod, podToken } from "../support/fake-kube-api";
 import { AUDIENCE, IdentityFixture, PROXY_SA, TRUST_DOMAIN } from "../support/identity";
 import { MESH_LABELS } from "../support/mesh";
-import { httpGet } from "../support/net";
+import { freePort, httpGet } from "../support/net";
+import { waitFor } from "../support/wait";
+import { stringify } from "yaml";
 
 let api: FakeKubeApi;
 let identity: IdentityFixture;
@@ -24,7 +27,13 @@ interface Answer {
   readonly body: Record<string, string>;
 }
 
-function post(f: IdentityFixture, body: string, token: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
+/** Where to post: a service's address and the anchor its certificate chains to. */
+interface Target {
+  readonly url: string;
+  readonly anchor: { readonly cert: string };
+}
+
+function post(f: Target, body: string, token: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       `${f.url}/v1/certificates`,
@@ -184,5 +193,28 @@ describe("the identity service", () => {
     const metrics = await httpGet("127.0.0.1", identity.config.admin.port, "/metrics");
     assert.match(metrics.body, /identity_certificates_issued_total [1-9]/);
     assert.match(metrics.body, /identity_requests_refused_total\{reason="wrong_service_account"\} 1/);
+  });
+
+  it("runs as its own process from the build (node dist/identity-main.js --config), signs, and stops on SIGTERM", async () => {
+    const config = { ...identity.config, listen: { ...identity.config.listen, port: await freePort(["127.0.0.1"]) }, admin: { ...identity.config.admin, port: await freePort(["127.0.0.1"]) } };
+    const configPath = join(dir, "identity.yaml");
+    await writeFile(configPath, stringify(config));
+    const proc = spawn(process.execPath, [join(__dirname, "..", "..", "proxy", "dist", "identity-main.js"), "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    proc.stdout.on("data", (c: Buffer) => (output += c.toString()));
+    proc.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+    try {
+      await waitFor("the identity service process to be ready", async () => (await httpGet("127.0.0.1", config.admin.port, "/ready").catch(() => undefined))?.status === 200, {
+        detail: () => `; its output:\n${output.slice(-2000)}`,
+      });
+      const answer = await post({ url: `https://localhost:${config.listen.port}`, anchor: identity.anchor }, JSON.stringify({ csr: await csr() }), "proxy-a");
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal(new X509Certificate(answer.body.certificate!).subjectAltName, `URI:spiffe://${TRUST_DOMAIN}/ns/default/node/a`);
+    } finally {
+      proc.kill("SIGTERM");
+    }
+    assert.equal(await exited, 0, output.slice(-2000));
+    assert.match(output, /"event":"certificate_issued"/);
   });
 });
