@@ -23,7 +23,11 @@ import { OutgoingRouter } from "./routing/outgoing-router";
 import { FROM_MESH_PEERS, FROM_TRUSTED_SOURCES } from "./routing/override-policy";
 import { Resolver } from "./routing/resolve";
 import { RetryBudget } from "./routing/retry-budget";
-import { TlsStore } from "./tls/store";
+import { IdentityClient } from "./tls/identity-client";
+import { nodeIdentityUri } from "./tls/identity-uri";
+import { peerRule } from "./tls/peer-identity";
+import { CertificateRenewal } from "./tls/renewal";
+import { TlsStore, fileSource } from "./tls/store";
 import { type Logger, createLogger } from "./telemetry/log";
 import { MeshMetrics } from "./telemetry/metrics";
 
@@ -57,12 +61,62 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const extraTrusted = opts.hostIp !== undefined && opts.hostIp !== "" ? [opts.hostIp] : [];
   const live = new LiveConfig(compileSettings(config, extraTrusted));
 
-  const tls = await TlsStore.open(config.tls, config.tls.identity, log, metrics);
-  tls.watchFiles(config.tls.reloadIntervalMs);
+  const rule = peerRule(config);
+  const own = { rule, node: nodeName };
+  const ownIdentity = rule.kind === "shared-name" ? rule.identity : nodeIdentityUri(rule.trustDomain, rule.namespace, nodeName);
 
   const index = new EndpointIndex();
   const discovery = new KubernetesDiscovery({ config: config.kubernetes, index, log, metrics });
   discovery.start();
+
+  const resolvers = {
+    outgoing: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index)]])),
+    incoming: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index, nodeName)]])),
+  };
+  let draining = false;
+  let tls: TlsStore | undefined;
+  let renewal: CertificateRenewal | undefined;
+  let peerPool: PeerPool | undefined;
+  const explainer = new DelegationExplainer(() => live.current, resolvers, new DtabHeaderCache(16));
+  const admin = new AdminListener(
+    live,
+    metrics,
+    {
+      notReadyReason: () => {
+        if (draining) return "draining for shutdown";
+        if (tls === undefined) return `waiting for a certificate from the identity service (${renewal?.lastFailure ?? "asking"})`;
+        return tls.certificateProblem() ?? (discovery.ready ? undefined : "waiting for the first Kubernetes sync");
+      },
+    },
+    explainer,
+    // The page reads the certificate and the peers only once the proxy has them.
+    () => adminSummary({ nodeName, identity: ownIdentity, live, metrics, tls, index, peers: () => peerPool?.connections() ?? [] }),
+  );
+  // Probes reach admin while the first certificate is awaited, and see why the proxy is not ready.
+  const adminPort = await admin.listen(config.admin.ip, config.admin.port);
+
+  try {
+    if (config.tls.source === "identity-service") {
+      const client = new IdentityClient({
+        url: config.identity.url,
+        tokenFile: config.identity.tokenFile,
+        caBundle: config.tls.caBundle,
+        lifetimeMs: config.identity.lifetimeMs,
+        timeoutMs: config.limits.connectTimeoutMs,
+      });
+      renewal = new CertificateRenewal(client, { caBundle: config.tls.caBundle, own, retryMs: config.identity.retryMs }, metrics, log);
+      await renewal.first();
+      tls = await TlsStore.open(renewal.source, log, metrics);
+      renewal.start(tls);
+    } else {
+      tls = await TlsStore.open(fileSource(config.tls, own), log, metrics);
+    }
+  } catch (err) {
+    admin.close();
+    await discovery.stop();
+    throw err;
+  }
+  tls.watchFiles(config.tls.reloadIntervalMs);
 
   const onEject = (key: string): void => {
     metrics.ejections.inc();
@@ -74,15 +128,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const dtabHeaders = new DtabHeaderCache();
   const pool = new PeerPool(
     tls,
-    { identity: config.tls.identity, connectTimeoutMs: config.limits.connectTimeoutMs, headers: hopHeaderSettings(config.limits) },
+    { rule, connectTimeoutMs: config.limits.connectTimeoutMs, headers: hopHeaderSettings(config.limits) },
     metrics,
     log,
   );
+  peerPool = pool;
 
-  const resolvers = {
-    outgoing: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index)]])),
-    incoming: new Resolver(new Map([[K8S_NAMER_ID, new KubernetesNamer(index, nodeName)]])),
-  };
   const outgoingRouter = new OutgoingRouter({
     live,
     step: new LogicalStep(resolvers.outgoing, FROM_TRUSTED_SOURCES, dtabHeaders, metrics, log),
@@ -104,32 +155,26 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     nodeName,
   });
 
-  let draining = false;
   const outgoing = new OutgoingListener(live, outgoingRouter, metrics);
   const incoming = new IncomingListener(live, incomingRouter, tls, metrics, log);
-  const explainer = new DelegationExplainer(() => live.current, resolvers, new DtabHeaderCache(16));
-  const admin = new AdminListener(
-    live,
-    metrics,
-    {
-      notReadyReason: () =>
-        draining ? "draining for shutdown" : discovery.ready ? undefined : "waiting for the first Kubernetes sync",
-    },
-    explainer,
-    () => adminSummary({ nodeName, live, metrics, tls, index, peers: () => pool.connections() }),
-  );
 
   const ports = {
-    admin: await admin.listen(config.admin.ip, config.admin.port),
+    admin: adminPort,
     incoming: await incoming.listen(config.incoming.ip, config.incoming.port),
     outgoing: await outgoing.listen(config.outgoing.ip, config.outgoing.port),
   };
-  log.info("proxy_started", { node: nodeName, ...ports, identity: config.tls.identity });
+  log.info("proxy_started", {
+    node: nodeName,
+    ...ports,
+    tlsSource: config.tls.source,
+    identity: ownIdentity,
+  });
+  const heldTls = tls;
 
   return {
     ports,
     metrics,
-    tls,
+    tls: heldTls,
     index,
     applyConfig(next: ProxyConfig): readonly string[] {
       const { effective, restartPending } = planReload(live.current.config, next);
@@ -146,7 +191,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       await Promise.all([outgoing.drain(deadline), incoming.drain(deadline)]);
       await pool.close();
       await discovery.stop();
-      tls.close();
+      renewal?.stop();
+      heldTls.close();
       admin.close();
       agent.destroy();
       log.info("proxy_stopped", {});

@@ -67,6 +67,7 @@ describe("/admin/summary.json", () => {
     assert.deepEqual([unbound?.requests, unbound?.succeeded, unbound?.byClass["5xx"]], [1, 0, 1]);
     assert.deepEqual(s.peers, [{ address: "127.0.0.3", port: mesh.ports.incoming, state: "connected", streams: 0, node: "b" }]);
     assert.equal(s.tls.identity, IDENTITY);
+    assert.ok(s.tls.certificate !== null, "the proxy holds its certificate");
     assert.equal(Date.parse(s.tls.certificate.notAfter) / 1000, await metric(A, mesh.ports.admin, "mesh_certificate_expiry_timestamp_seconds", { certificate: "mesh" }));
     assert.equal(s.tls.cas.length, 1);
     assert.equal(s.dtab.outgoing, JSON.parse((await httpGet(A, mesh.ports.admin, "/admin/dtab")).body).outgoing);

@@ -2,12 +2,39 @@
 // for @kubernetes/client-node's informers: lists carry a resourceVersion, and
 // watches stream JSON lines of ADDED/MODIFIED/DELETED events. It serves the
 // recorded objects a test gives it, and can be "taken down" to test outages.
-// The real API server comes with the cluster tests.
+// For the identity service it also answers TokenReviews (for the tokens a test
+// registers, checking the audiences asked for as the API server does) and
+// single pod reads. The real API server comes with the cluster tests.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { Socket } from "node:net";
 import { writeFile } from "node:fs/promises";
 
-type Obj = { metadata: { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string } } & Record<string, unknown>;
+type Obj = {
+  metadata: { name: string; namespace?: string; uid?: string; labels?: Record<string, string>; resourceVersion?: string };
+} & Record<string, unknown>;
+
+/** What the API server knows of a ServiceAccount token: whose it is, for which audiences, bound to what. */
+export interface TokenInfo {
+  readonly username: string;
+  readonly audiences: readonly string[];
+  readonly extra?: Record<string, string[]>;
+}
+
+/** A projected token of `serviceAccount`, bound (as the kubelet's are) to a pod and its node. */
+export function podToken(namespace: string, serviceAccount: string, pod: string, node: string, audiences = ["zt-mesh-identity"]): TokenInfo {
+  return {
+    username: `system:serviceaccount:${namespace}:${serviceAccount}`,
+    audiences,
+    extra: {
+      "authentication.kubernetes.io/pod-name": [pod],
+      "authentication.kubernetes.io/pod-uid": [`uid-${pod}`],
+      "authentication.kubernetes.io/node-name": [node],
+    },
+  };
+}
+
+const TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews";
+const POD = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/;
 
 interface Collection {
   readonly listKind: string;
@@ -42,6 +69,9 @@ export class FakeKubeApi {
   private rv = 100;
   private down = false;
   readonly requests: string[] = [];
+  readonly tokens = new Map<string, TokenInfo>();
+  /** The audiences each TokenReview asked for, in order. */
+  readonly reviewedAudiences: (readonly string[])[] = [];
   private readonly collections = new Map<string, Collection>([
     [ENDPOINTSLICES, { listKind: "EndpointSliceList", apiVersion: "discovery.k8s.io/v1", objects: new Map(), watchers: new Set(), history: [] }],
     [PODS, { listKind: "PodList", apiVersion: "v1", objects: new Map(), watchers: new Set(), history: [] }],
@@ -109,6 +139,27 @@ export class FakeKubeApi {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
+  /** As the API server: a token valid for none of the audiences asked for is not authenticated. */
+  private reviewToken(req: IncomingMessage, res: ServerResponse): void {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      const review = JSON.parse(body) as { spec: { token: string; audiences?: string[] } };
+      const asked = review.spec.audiences ?? [];
+      this.reviewedAudiences.push(asked);
+      const info = this.tokens.get(review.spec.token);
+      const audiences = info === undefined ? [] : asked.length === 0 ? [...info.audiences] : asked.filter((a) => info.audiences.includes(a));
+      const status =
+        info === undefined
+          ? { authenticated: false, error: "invalid bearer token" }
+          : audiences.length === 0
+            ? { authenticated: false, error: `token audiences ${JSON.stringify(info.audiences)} is invalid for the target audiences ${JSON.stringify(asked)}` }
+            : { authenticated: true, user: { username: info.username, uid: "sa-uid", extra: info.extra }, audiences };
+      res.writeHead(201, { "content-type": "application/json" });
+      res.end(JSON.stringify({ apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: review.spec, status }));
+    });
+  }
+
   private notify(c: Collection, type: string, obj: Obj): void {
     c.history.push({ rv: this.rv, type, obj });
     for (const w of c.watchers) send(w, type, obj);
@@ -121,6 +172,18 @@ export class FakeKubeApi {
       req.socket.destroy();
       return;
     }
+    if (url.pathname === TOKEN_REVIEWS && req.method === "POST") {
+      this.reviewToken(req, res);
+      return;
+    }
+    const pod = POD.exec(url.pathname);
+    if (pod !== null && req.method === "GET") {
+      const obj = this.collections.get(PODS)!.objects.get(`${decodeURIComponent(pod[1]!)}/${decodeURIComponent(pod[2]!)}`);
+      if (obj === undefined) return notFound(res);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(obj));
+      return;
+    }
     let path = url.pathname;
     let namespace: string | null = null;
     const nsMatch = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path);
@@ -129,11 +192,7 @@ export class FakeKubeApi {
       path = PODS;
     }
     const c = this.collections.get(path);
-    if (c === undefined || req.method !== "GET") {
-      res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 404, reason: "NotFound" }));
-      return;
-    }
+    if (c === undefined || req.method !== "GET") return notFound(res);
     const selector = url.searchParams.get("labelSelector");
     if (url.searchParams.get("watch") === "true") {
       res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
@@ -153,6 +212,11 @@ export class FakeKubeApi {
       JSON.stringify({ apiVersion: c.apiVersion, kind: c.listKind, metadata: { resourceVersion: String(this.rv) }, items }),
     );
   }
+}
+
+function notFound(res: ServerResponse): void {
+  res.writeHead(404, { "content-type": "application/json" });
+  res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code: 404, reason: "NotFound" }));
 }
 
 function send(w: Watcher, type: string, obj: Obj): void {
@@ -188,7 +252,7 @@ export function meshPod(namespace: string, name: string, node: string, ip: strin
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name, namespace, labels },
+    metadata: { name, namespace, uid: `uid-${name}`, labels },
     spec: { nodeName: node, containers: [{ name: "proxy", image: "zt-mesh/proxy" }] },
     status: { phase: "Running", podIP: ip, hostIP: ip, conditions: [{ type: "Ready", status: "True" }] },
   };

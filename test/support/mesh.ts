@@ -35,6 +35,8 @@ export interface Ports {
 export interface MeshOptions {
   /** Extra config merged into every proxy's config. */
   readonly config?: (node: string) => ProxyConfigInput;
+  /** Runs once the fake API server describes the mesh, before the proxies start (an identity service, say). */
+  readonly beforeProxies?: (mesh: MeshFixture) => Promise<void>;
 }
 
 export class MeshFixture {
@@ -104,6 +106,7 @@ export class MeshFixture {
     );
     api.upsert(PODS, meshPod("default", "l5d-a", "a", "127.0.0.2", MESH_LABELS));
     api.upsert(PODS, meshPod("default", "l5d-b", "b", "127.0.0.3", MESH_LABELS));
+    await opts.beforeProxies?.(this);
 
     for (const [name, ip] of [["a", "127.0.0.2"], ["b", "127.0.0.3"]] as const) {
       const logs: string[] = [];

@@ -106,6 +106,24 @@ export class TestPki {
     return { cert: await readFile(`${base}.crt`, "utf8"), key: await readFile(`${base}.key`, "utf8") };
   }
 
+  /** An intermediate CA signed by `anchor`, as the identity service's issuer is. */
+  async intermediate(anchor: TestCa, name: string): Promise<KeyPair> {
+    const base = join(anchor.dir, name);
+    await run("openssl", [
+      "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+      "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${name}`,
+    ]);
+    await writeFile(`${base}.ext`, "basicConstraints = critical,CA:TRUE,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\n");
+    const now = Date.now();
+    await run("openssl", [
+      "ca", "-batch", "-notext", "-config", join(anchor.dir, "ca.cnf"),
+      "-cert", join(anchor.dir, "ca.crt"), "-keyfile", join(anchor.dir, "ca.key"),
+      "-in", `${base}.csr`, "-out", `${base}.crt`, "-extfile", `${base}.ext`,
+      "-startdate", opensslDate(new Date(now - 3600_000)), "-enddate", opensslDate(new Date(now + 7 * 86400_000)),
+    ]);
+    return { cert: await readFile(`${base}.crt`, "utf8"), key: await readFile(`${base}.key`, "utf8") };
+  }
+
   async cleanup(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -24,5 +24,15 @@ export {
 export { unknownNameProblem } from "./dtab-names";
 export { K8S_NAMER_ID, MESH_NAMERS, SYSTEM_NAMES, type SystemName } from "./namers";
 export { configReference, configReferenceMarkdown } from "./reference";
+export type { IdentityServiceConfig, IdentityServiceConfigInput } from "./identity-service-schema";
 export type { ProxyConfig, ProxyConfigInput } from "./schema";
-export { ConfigError, type ConfigIssue, loadConfigFile, parseConfig, parseConfigText, renderConfig } from "./validate";
+export {
+  ConfigError,
+  type ConfigIssue,
+  loadConfigFile,
+  loadIdentityServiceConfigFile,
+  parseConfig,
+  parseConfigText,
+  parseIdentityServiceConfig,
+  renderConfig,
+} from "./validate";

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { DtabError, parseDtabSource } from "./dtab";
 import { unknownNameProblem } from "./dtab-names";
+import { dnsName, ip, millis, port, trustDomain } from "./fields";
 import { MESH_NAMERS } from "./namers";
 
 // Every key applies live on reload unless marked here: these are read once, when
@@ -16,9 +17,6 @@ function restartRequired<T extends z.ZodType>(schema: T): T {
   return schema.meta({ [RELOAD_META]: "restart" });
 }
 
-const port = z.number().int().min(1).max(65535);
-const ip = z.union([z.ipv4(), z.ipv6()]);
-const millis = z.number().int().positive();
 const cidr = z.union([z.cidrv4(), z.cidrv6()]);
 
 const dtabText = z.string().superRefine((text, ctx) => {
@@ -30,14 +28,6 @@ const dtabText = z.string().superRefine((text, ctx) => {
     else throw err;
   }
 });
-
-// Host names, as in a certificate's DNS subjectAltName.
-const dnsName = z
-  .string()
-  .max(253)
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, {
-    message: "must be a lower-case DNS name",
-  });
 
 const DEFAULT_DTAB = "/svc => /#/io.l5d.k8s/default/http;";
 
@@ -69,19 +59,50 @@ const adminSchema = z.strictObject({
 });
 
 const tlsSchema = z.strictObject({
+  source: restartRequired(z
+    .enum(["files", "identity-service"])
+    .default("files")
+    .describe("Where this proxy's certificate comes from: `files` (cert and key on disk, reloaded live: tests, benchmarks, your own PKI) or `identity-service` (a key made in memory at start, its certificate issued and renewed by the identity service; see `identity.*`).")),
   caBundle: restartRequired(z
     .string()
     .min(1)
     .default("/etc/zt-mesh/tls/ca-bundle.crt")
-    .describe("PEM bundle of every CA the mesh trusts (old and new during a CA rotation).")),
-  cert: restartRequired(z.string().min(1).default("/etc/zt-mesh/tls/tls.crt").describe("PEM mesh certificate, presented to peers as server and as client.")),
-  key: restartRequired(z.string().min(1).default("/etc/zt-mesh/tls/tls.key").describe("PEM private key of the mesh certificate.")),
+    .describe("PEM bundle of every CA the mesh trusts (old and new during a CA rotation); with `source: identity-service`, the trust anchors, which also authenticate the identity service.")),
+  cert: restartRequired(z.string().min(1).default("/etc/zt-mesh/tls/tls.crt").describe("PEM mesh certificate, presented to peers as server and as client (`source: files` only).")),
+  key: restartRequired(z.string().min(1).default("/etc/zt-mesh/tls/tls.key").describe("PEM private key of the mesh certificate (`source: files` only).")),
   identity: restartRequired(dnsName
     .default("mesh.zt-mesh.local")
-    .describe("DNS subjectAltName every mesh certificate carries and every peer checks.")),
+    .describe("DNS subjectAltName every mesh certificate carries and every peer checks (`source: files` only; issued certificates carry `identity.trustDomain` names instead).")),
   reloadIntervalMs: restartRequired(millis
     .default(5000)
     .describe("How often the certificate and config files are re-read in case a change notification was missed.")),
+});
+
+/** The shortest leaf lifetime a proxy may ask for: renewal at two thirds of it must outpace clock skew and an outage of the service. */
+const MIN_LEAF_LIFETIME_MS = 5 * 60_000;
+
+const identitySchema = z.strictObject({
+  url: restartRequired(z
+    .url({ protocol: /^https$/ })
+    .default("https://zt-mesh-identity.default.svc:8443")
+    .describe("HTTPS address of the identity service; its certificate must chain to `tls.caBundle` and name the host.")),
+  tokenFile: restartRequired(z
+    .string()
+    .min(1)
+    .default("/var/run/secrets/zt-mesh/identity/token")
+    .describe("The projected, audience-bound ServiceAccount token the proxy proves itself with; re-read for every request, as the kubelet rotates it.")),
+  trustDomain: restartRequired(trustDomain
+    .default("zt-mesh.local")
+    .describe("SPIFFE trust domain of the mesh: peers must present `spiffe://<trustDomain>/ns/<kubernetes.meshNamespace>/node/<node>`.")),
+  lifetimeMs: restartRequired(z
+    .number()
+    .int()
+    .min(MIN_LEAF_LIFETIME_MS)
+    .default(24 * 3600_000)
+    .describe("Lifetime of the certificate to ask for (at least 5 minutes); the service may grant less. Renewed at about two thirds of the lifetime granted.")),
+  retryMs: restartRequired(millis
+    .default(1000)
+    .describe("First delay before asking the service again after a failure; doubles up to 60 s, and while a certificate is held never beyond half its time left.")),
 });
 
 const kubernetesSchema = z.strictObject({
@@ -183,6 +204,7 @@ export const configSchema = z.strictObject({
   incoming: incomingSchema.prefault({}),
   admin: adminSchema.prefault({}),
   tls: tlsSchema.prefault({}),
+  identity: identitySchema.prefault({}),
   kubernetes: kubernetesSchema.prefault({}),
   limits: limitsSchema.prefault({}),
   retries: retriesSchema.prefault({}),

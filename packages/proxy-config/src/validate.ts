@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { z } from "zod";
+import { type IdentityServiceConfig, identityServiceSchema } from "./identity-service-schema";
 import { configSchema, type ProxyConfig, type ProxyConfigInput } from "./schema";
 
 /** Where a config is wrong: the field's path (empty for the whole document) and what is wrong with it. */
@@ -32,17 +33,25 @@ function describe(issue: z.core.$ZodIssue): string {
   return `${field}: ${issue.message}`;
 }
 
-/** Validates and defaults a decoded config; throws ConfigError naming each bad field. */
-export function parseConfig(raw: unknown, source = "config"): ProxyConfig {
-  const result = configSchema.safeParse(raw ?? {});
+function parseWith<S extends z.ZodType>(schema: S, raw: unknown, source: string): z.output<S> {
+  const result = schema.safeParse(raw ?? {});
   if (result.success) return result.data;
   const problems = result.error.issues.map(describe);
   const issues = result.error.issues.map((i) => ({ path: i.path, message: i.message }));
   throw new ConfigError(`invalid ${source}: ${problems.join("; ")}`, problems, issues);
 }
 
-/** Parses YAML (or JSON, which is YAML) text into a validated config. */
-export function parseConfigText(text: string, source = "config"): ProxyConfig {
+/** Validates and defaults a decoded config; throws ConfigError naming each bad field. */
+export function parseConfig(raw: unknown, source = "config"): ProxyConfig {
+  return parseWith(configSchema, raw, source);
+}
+
+/** Validates and defaults a decoded identity service config, as parseConfig does the proxy's. */
+export function parseIdentityServiceConfig(raw: unknown, source = "identity service config"): IdentityServiceConfig {
+  return parseWith(identityServiceSchema, raw, source);
+}
+
+function parseYamlText(text: string, source: string): unknown {
   let raw: unknown;
   try {
     raw = parseYaml(text, { maxAliasCount: 16 });
@@ -51,12 +60,22 @@ export function parseConfigText(text: string, source = "config"): ProxyConfig {
       "(top level): not YAML",
     ]);
   }
-  return parseConfig(raw, source);
+  return raw;
+}
+
+/** Parses YAML (or JSON, which is YAML) text into a validated config. */
+export function parseConfigText(text: string, source = "config"): ProxyConfig {
+  return parseConfig(parseYamlText(text, source), source);
 }
 
 export async function loadConfigFile(path: string): Promise<ProxyConfig> {
   const text = await readFile(path, "utf8");
   return parseConfigText(text, path);
+}
+
+export async function loadIdentityServiceConfigFile(path: string): Promise<IdentityServiceConfig> {
+  const text = await readFile(path, "utf8");
+  return parseIdentityServiceConfig(parseYamlText(text, path), path);
 }
 
 /**

@@ -79,7 +79,7 @@ function render(s) {
   }), "no connections to peers", 4);
   const c = s.tls.certificate;
   $("identity").textContent = s.tls.identity;
-  $("cert").textContent = "serial " + c.serial + ", expires " + c.notAfter + " (" + until(c.notAfter) + ")";
+  $("cert").textContent = c === null ? "none yet: waiting for the identity service" : "serial " + c.serial + ", expires " + c.notAfter + " (" + until(c.notAfter) + ")";
   fill($("cas").tBodies[0], s.tls.cas.map((ca) => {
     const tr = el("tr");
     tr.append(cell("subject", ca.subject), cell("serial", ca.serial, "mono"), cell("expires", ca.notAfter + " (" + until(ca.notAfter) + ")"));

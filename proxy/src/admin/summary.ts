@@ -40,7 +40,8 @@ export interface AdminSummaryJson {
   readonly time: number;
   readonly services: readonly ServiceSummary[];
   readonly peers: readonly PeerSummary[];
-  readonly tls: { readonly identity: string; readonly certificate: CertificateSummary; readonly cas: readonly CertificateSummary[] };
+  /** certificate null: the proxy is still waiting for its first one. */
+  readonly tls: { readonly identity: string; readonly certificate: CertificateSummary | null; readonly cas: readonly CertificateSummary[] };
   readonly dtab: { readonly outgoing: string; readonly incoming: string };
 }
 
@@ -48,7 +49,10 @@ export interface SummarySources {
   readonly nodeName: string;
   readonly live: LiveConfig;
   readonly metrics: MeshMetrics;
-  readonly tls: TlsStore;
+  /** The identity this proxy presents: the mesh name, or its node's URI. */
+  readonly identity: string;
+  /** Undefined until the proxy holds a certificate. */
+  readonly tls: TlsStore | undefined;
   readonly index: EndpointIndex;
   readonly peers: () => readonly PeerConnection[];
 }
@@ -78,14 +82,18 @@ export function adminSummary(src: SummarySources): AdminSummaryJson {
     .map((p): PeerSummary => ({ ...p, node: nodeByAddress.get(p.address) ?? null }))
     .sort((a, b) => compare(a.node ?? "", b.node ?? "") || compare(a.address, b.address));
 
-  const { cert, cas } = src.tls.current;
-  const { config, outgoingDtab, incomingDtab } = src.live.current;
+  const material = src.tls?.current;
+  const { outgoingDtab, incomingDtab } = src.live.current;
   return {
     node: src.nodeName,
     time,
     services,
     peers,
-    tls: { identity: config.tls.identity, certificate: certificate(cert), cas: cas.map(certificate) },
+    tls: {
+      identity: src.identity,
+      certificate: material === undefined ? null : certificate(material.cert),
+      cas: material === undefined ? [] : material.cas.map(certificate),
+    },
     dtab: { outgoing: showDtab(outgoingDtab), incoming: showDtab(incomingDtab) },
   };
 }

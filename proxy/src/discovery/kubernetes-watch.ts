@@ -2,9 +2,10 @@
 // the cluster, and the mesh's own pods (to know which proxy serves which node).
 // A failed watch is restarted with backoff; until it recovers, the index keeps
 // the last known state, so an API outage does not take routes away.
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, makeInformer, type KubernetesObject } from "@kubernetes/client-node";
+import { CoreV1Api, DiscoveryV1Api, makeInformer, type KubernetesObject } from "@kubernetes/client-node";
 import type { ProxyConfig } from "@zt-mesh/proxy-config";
 import type { Logger } from "../telemetry/log";
+import { loadKubeConfig } from "../util/kubeconfig";
 import { errorMessage } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
 import type { EndpointIndex } from "./endpoint-index";
@@ -20,13 +21,6 @@ export interface DiscoveryOptions {
 }
 
 const MAX_RETRY_MS = 30_000;
-
-function loadKubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path === "") kc.loadFromCluster();
-  else kc.loadFromFile(path);
-  return kc;
-}
 
 export class KubernetesDiscovery {
   private readonly informers: { name: string; informer: Informer; retryMs: number; timer?: NodeJS.Timeout }[] = [];

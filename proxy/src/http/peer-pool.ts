@@ -4,7 +4,7 @@
 // gracefully (their streams finish) and the next request opens a new one.
 import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { connectToPeer } from "../tls/client-connect";
-import { classifyTlsError } from "../tls/peer-identity";
+import { type PeerRule, classifyTlsError } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
@@ -12,7 +12,7 @@ import type { MeshMetrics } from "../telemetry/metrics";
 import { HOP_WINDOW_BYTES, type HopHeaderSettings } from "./hop-limits";
 
 export interface PeerPoolOptions {
-  readonly identity: string;
+  readonly rule: PeerRule;
   readonly connectTimeoutMs: number;
   readonly headers: HopHeaderSettings;
 }
@@ -22,6 +22,8 @@ class PeerConnectError extends Error {
 }
 
 interface Entry {
+  /** The node whose proxy is to be reached: a pod IP reused on another node gets a session of its own. */
+  readonly node: string;
   readonly session: CountedSession;
   readonly ready: Promise<ClientHttp2Session>;
   connected: boolean;
@@ -72,18 +74,19 @@ export class PeerPool {
   }
 
   /**
-   * A connected session to the peer at host:port, reusing an open one: the
-   * session itself when it is connected (the common case, no promise), else a
-   * promise of it.
+   * A connected session to the proxy of `node` at host:port, reusing an open
+   * one: the session itself when it is connected (the common case, no
+   * promise), else a promise of it.
    */
-  acquire(host: string, port: number): ClientHttp2Session | Promise<ClientHttp2Session> {
+  acquire(host: string, port: number, node: string): ClientHttp2Session | Promise<ClientHttp2Session> {
     const byPort = this.entries.get(host);
     const existing = byPort?.get(port);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) {
-      return existing.connected ? existing.session : existing.ready;
+      if (existing.node === node) return existing.connected ? existing.session : existing.ready;
+      existing.session.close();
     }
     if (this.closed) return Promise.reject(new PeerConnectError("proxy is shutting down"));
-    const entry = this.open(host, port);
+    const entry = this.open(host, port, node);
     if (byPort === undefined) this.entries.set(host, new Map([[port, entry]]));
     else byPort.set(port, entry);
     return entry.ready;
@@ -124,13 +127,13 @@ export class PeerPool {
     );
   }
 
-  private open(host: string, port: number): Entry {
+  private open(host: string, port: number, node: string): Entry {
     const key = `${host}:${port}`;
-    const { identity, connectTimeoutMs, headers } = this.opts;
+    const { rule, connectTimeoutMs, headers } = this.opts;
     const material = this.tls.current;
     const session = h2connect(`https://${host.includes(":") ? `[${host}]` : host}:${port}`, {
-      // Peers are dialled by pod IP; what they must prove is the mesh identity.
-      createConnection: () => connectToPeer(host, port, material, identity),
+      // Peers are dialled by pod IP; what they must prove is the mesh identity, and the node.
+      createConnection: () => connectToPeer(host, port, material, rule, node),
       settings: { enablePush: false, initialWindowSize: HOP_WINDOW_BYTES, maxHeaderListSize: headers.maxHeaderListSize },
       maxHeaderListPairs: headers.maxHeaderListPairs,
       maxSessionMemory: 64,
@@ -158,12 +161,12 @@ export class PeerPool {
           if (err.code !== "ECONNREFUSED" && err.code !== "EHOSTUNREACH" && err.code !== "ENETUNREACH") {
             this.metrics.tlsHandshakeFailures.labels("client", reason).inc();
           }
-          this.log.warn("peer_connect_failed", { peer: key, reason, error: errorMessage(err) });
+          this.log.warn("peer_connect_failed", { peer: key, node, reason, error: errorMessage(err) });
           reject(new PeerConnectError(`connection to peer ${key} failed: ${errorMessage(err)}`));
         }
       });
     });
-    const entry: Entry = { session: Object.assign(session, { [OPEN_STREAMS]: 0 }), ready, connected: false, pingOutstanding: false };
+    const entry: Entry = { node, session: Object.assign(session, { [OPEN_STREAMS]: 0 }), ready, connected: false, pingOutstanding: false };
     // Nobody may be waiting on `ready` when a later failure rejects it.
     ready.catch(() => undefined);
     const forget = (): void => {

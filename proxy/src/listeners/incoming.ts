@@ -14,7 +14,6 @@ import {
   type ServerHttp2Stream,
   createServer as createH2Server,
 } from "node:http2";
-import type { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from "node:tls";
 import type { LiveConfig } from "../config/live";
@@ -26,7 +25,7 @@ import { checkAuthority, checkConnectTarget, checkDeclaredLength, checkHttp1Head
 import { http2End } from "../tunnels/tunnel-end";
 import type { IncomingRouter } from "../routing/incoming-router";
 import { peerServerOptions } from "../tls/server-options";
-import { authorizationCode, checkPeer, classifyTlsError, classifyVerifyError, peerStanding } from "../tls/peer-identity";
+import { type PeerChain, type PeerRule, authorizationCode, checkPeer, classifyTlsError, classifyVerifyError, peerChainOf, peerRule, peerStanding } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
 import type { Logger } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
@@ -43,7 +42,7 @@ class PeerSession {
 
   constructor(
     readonly session: ServerHttp2Session,
-    readonly cert: X509Certificate,
+    readonly chain: PeerChain,
     idleMs: number,
     listener: IncomingListener,
   ) {
@@ -60,14 +59,16 @@ export class IncomingListener extends RequestListener {
   private readonly h2: Http2Server;
   private readonly h1: HttpServer;
   private readonly sessions = new Map<ServerHttp2Session, PeerSession>();
-  /** HTTP/1.1 connections and their peer's certificate. */
-  private readonly h1Peers = new Map<TLSSocket, X509Certificate>();
+  /** HTTP/1.1 connections and their peer's certificate chain. */
+  private readonly h1Peers = new Map<TLSSocket, PeerChain>();
   /** HTTP/1.1 connections whose peer is no longer admitted: closed after their response. */
   private readonly retired = new WeakSet<Socket>();
   private readonly sweeper: NodeJS.Timeout;
   protected readonly connections: ConnectionTracker;
   protected readonly admission: Admission;
   private readonly closeAfter = (req: IncomingMessage): boolean => this.draining || this.retired.has(req.socket);
+  /** Restart-required keys: fixed for the listener's life. */
+  private readonly rule: PeerRule;
 
   constructor(
     private readonly live: LiveConfig,
@@ -78,6 +79,7 @@ export class IncomingListener extends RequestListener {
   ) {
     super();
     const { limits, tls: tlsConfig } = live.current.config;
+    this.rule = peerRule(live.current.config);
     this.server = createTlsServer({
       ...peerServerOptions(tls.current),
       handshakeTimeout: limits.connectTimeoutMs,
@@ -107,8 +109,8 @@ export class IncomingListener extends RequestListener {
     });
     this.h2.on("session", (session: ServerHttp2Session) => {
       // Admitted in 'secureConnection', so the certificate is there.
-      const cert = (session.socket as TLSSocket).getPeerX509Certificate()!;
-      const peer = new PeerSession(session, cert, this.live.current.config.limits.peerSessionIdleTimeoutMs, this);
+      const chain = peerChainOf(session.socket as TLSSocket)!;
+      const peer = new PeerSession(session, chain, this.live.current.config.limits.peerSessionIdleTimeoutMs, this);
       this.sessions.set(session, peer);
       session.once("close", () => {
         clearTimeout(peer.idle);
@@ -139,9 +141,8 @@ export class IncomingListener extends RequestListener {
     // without it a slow client could trickle a request head forever.
     this.h1.emit("listening");
 
-    const identity = tlsConfig.identity;
     this.server.on("secureConnection", (socket: TLSSocket) => {
-      const failure = checkPeer(socket, identity);
+      const failure = checkPeer(socket, this.rule);
       if (failure !== undefined) {
         this.metrics.tlsHandshakeFailures.labels("server", failure).inc();
         this.log.warn("peer_refused", { reason: failure, remote: socket.remoteAddress });
@@ -153,7 +154,7 @@ export class IncomingListener extends RequestListener {
         this.h2.emit("connection", socket);
         return;
       }
-      this.h1Peers.set(socket, socket.getPeerX509Certificate()!);
+      this.h1Peers.set(socket, peerChainOf(socket)!);
       socket.once("close", () => this.h1Peers.delete(socket));
       this.h1.emit("connection", socket);
     });
@@ -185,21 +186,21 @@ export class IncomingListener extends RequestListener {
    * close after the response in flight, idle ones at once.
    */
   private sweep(): void {
-    const { cas } = this.tls.current;
-    const { identity } = this.live.current.config.tls;
+    const trust = this.tls.current;
+    const rule = this.rule;
     const now = Date.now();
     for (const peer of this.sessions.values()) {
       if (peer.retired || peer.session.destroyed) continue;
-      const failure = peerStanding(peer.cert, cas, identity, now);
+      const failure = peerStanding(peer.chain, trust, rule, now);
       if (failure === undefined) continue;
       peer.retired = true;
       this.retire(failure, peer.session.socket?.remoteAddress);
       peer.session.close();
     }
     let h1Retired = false;
-    for (const [socket, cert] of this.h1Peers) {
+    for (const [socket, chain] of this.h1Peers) {
       if (this.retired.has(socket)) continue;
-      const failure = peerStanding(cert, cas, identity, now);
+      const failure = peerStanding(chain, trust, rule, now);
       if (failure === undefined) continue;
       this.retired.add(socket);
       this.retire(failure, socket.remoteAddress);

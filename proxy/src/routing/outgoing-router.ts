@@ -81,8 +81,9 @@ export class OutgoingRouter extends Router<OutgoingDeps> {
         if (last !== undefined) return last;
         throw new ProxyError("unavailable", `no reachable endpoints for ${name} (${dest.id})`);
       }
-      const peerIp = endpoint.nodeName === undefined ? undefined : index.peerForNode(endpoint.nodeName);
-      if (peerIp === undefined) {
+      const node = endpoint.nodeName;
+      const peerIp = node === undefined ? undefined : index.peerForNode(node);
+      if (peerIp === undefined || node === undefined) {
         (tried ??= new Set()).add(endpoint.key);
         last = {
           kind: "not-sent",
@@ -96,7 +97,7 @@ export class OutgoingRouter extends Router<OutgoingDeps> {
       let outcome: ForwardOutcome;
       try {
         // A connected session comes back as is: no promise, no extra turn.
-        const acquired = pool.acquire(peerIp, port);
+        const acquired = pool.acquire(peerIp, port, node);
         const session = acquired instanceof Promise ? await acquired : acquired;
         // Each attempt has its own headers: the forwarder adds to them, and the endpoint differs.
         const headers = { ...base, [DST_ENDPOINT_HEADER]: endpoint.key };

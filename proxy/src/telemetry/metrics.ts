@@ -104,6 +104,11 @@ export class MeshMetrics {
     "notAfter of the loaded mesh certificate and of each trusted CA, as a Unix timestamp.",
     ["certificate"],
   );
+  readonly certificateRenewalFailures = this.counter(
+    "mesh_certificate_renewal_failures_total",
+    "Failed requests for this proxy's certificate to the identity service, by reason (token_unreadable, unreachable, refused, service_error, bad_response).",
+    ["reason"],
+  );
   readonly openConnections = this.gauge(
     "mesh_open_connections",
     "Open client connections per listener, and open peer connections (listener=peers).",

@@ -4,7 +4,7 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { type SecureContext, type SecureContextOptions, createSecureContext } from "node:tls";
-import { carriesIdentity } from "./peer-identity";
+import { type PeerRule, chainsToBundle, ownCertificateProblem } from "./peer-identity";
 
 export interface TlsFiles {
   readonly caBundle: string;
@@ -22,6 +22,8 @@ export interface TlsMaterial {
   readonly clientContext: SecureContext;
   readonly cert: X509Certificate;
   readonly cas: readonly X509Certificate[];
+  /** The certificates after this proxy's own in its chain file (an issuer under the anchor). */
+  readonly intermediates: readonly X509Certificate[];
 }
 
 /** TLS 1.3 only: the mesh has no old peers to stay compatible with. */
@@ -29,11 +31,22 @@ export const MIN_TLS_VERSION = "TLSv1.3" as const;
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-function splitPemCertificates(pem: string): X509Certificate[] {
-  return (pem.match(PEM_CERT) ?? []).map((block) => new X509Certificate(block));
+/** The PEM certificate blocks of a file, in order. */
+export function pemCertificateBlocks(pem: string): string[] {
+  return pem.match(PEM_CERT) ?? [];
 }
 
-function buildMaterial(caPem: string, certPem: string, keyPem: string, identity: string): TlsMaterial {
+function splitPemCertificates(pem: string): X509Certificate[] {
+  return pemCertificateBlocks(pem).map((block) => new X509Certificate(block));
+}
+
+/** This proxy's certificate must fit `rule` for its own node. */
+export interface OwnIdentity {
+  readonly rule: PeerRule;
+  readonly node: string;
+}
+
+export function buildMaterial(caPem: string, certPem: string, keyPem: string, own: OwnIdentity): TlsMaterial {
   const cas = splitPemCertificates(caPem);
   if (cas.length === 0) throw new TlsMaterialError("CA bundle holds no certificate");
   const chain = splitPemCertificates(certPem);
@@ -46,25 +59,25 @@ function buildMaterial(caPem: string, certPem: string, keyPem: string, identity:
     throw new TlsMaterialError("key file holds no readable private key");
   }
   if (!cert.checkPrivateKey(key)) throw new TlsMaterialError("key does not match certificate");
-  const issuer = cas.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
-  if (issuer === undefined) throw new TlsMaterialError("certificate is not signed by any CA in the bundle");
-  if (!carriesIdentity(cert, identity)) {
-    throw new TlsMaterialError(`certificate does not carry the mesh identity ${identity}`);
+  if (!chainsToBundle({ leaf: cert, intermediates: chain.slice(1) }, cas, Date.now())) {
+    throw new TlsMaterialError("certificate is not signed by any CA in the bundle");
   }
+  const problem = ownCertificateProblem(cert, own.rule, own.node);
+  if (problem !== undefined) throw new TlsMaterialError(problem);
   const options: SecureContextOptions = {
     ca: caPem,
     cert: certPem,
     key: keyPem,
     minVersion: MIN_TLS_VERSION,
   };
-  return { options, clientContext: createSecureContext(options), cert, cas };
+  return { options, clientContext: createSecureContext(options), cert, cas, intermediates: chain.slice(1) };
 }
 
-export async function loadMaterial(files: TlsFiles, identity: string): Promise<TlsMaterial> {
+export async function loadMaterial(files: TlsFiles, own: OwnIdentity): Promise<TlsMaterial> {
   const [ca, cert, key] = await Promise.all([
     readFile(files.caBundle, "utf8"),
     readFile(files.cert, "utf8"),
     readFile(files.key, "utf8"),
   ]);
-  return buildMaterial(ca, cert, key, identity);
+  return buildMaterial(ca, cert, key, own);
 }

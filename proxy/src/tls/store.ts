@@ -1,12 +1,24 @@
-// Holds the current TLS material and swaps it when the mounted files change.
-// Listeners re-read `current` for each new connection; subscribers to reload()
-// (the incoming listener, the peer pool) move new connections onto the new
-// material while existing ones finish.
+// Holds the current TLS material and swaps it when its source changes: the
+// mounted files, or (with issued certificates) the trust bundle file and each
+// renewal. Listeners re-read `current` for each new connection; subscribers to
+// reload() (the incoming listener, the peer pool) move new connections onto
+// the new material while existing ones finish.
 import type { Logger } from "../telemetry/log";
 import { errorMessage } from "../telemetry/log";
 import type { MeshMetrics } from "../telemetry/metrics";
 import { type FileWatch, watchFiles } from "../util/file-watch";
-import { type TlsFiles, type TlsMaterial, loadMaterial } from "./material";
+import { type OwnIdentity, type TlsFiles, type TlsMaterial, loadMaterial } from "./material";
+
+/** Where the material comes from: files to watch, and how to build it from what they hold now. */
+export interface TlsSource {
+  readonly paths: readonly string[];
+  load(): Promise<TlsMaterial>;
+}
+
+/** Certificate, key and bundle all from files (tests, benchmarks, your own PKI). */
+export function fileSource(files: TlsFiles, own: OwnIdentity): TlsSource {
+  return { paths: [files.caBundle, files.cert, files.key], load: () => loadMaterial(files, own) };
+}
 
 export class TlsStore {
   private watch: FileWatch | undefined;
@@ -14,21 +26,15 @@ export class TlsStore {
 
   private constructor(
     private material: TlsMaterial,
-    private readonly files: TlsFiles,
-    private readonly identity: string,
+    private readonly source: TlsSource,
     private readonly log: Logger,
     private readonly metrics: MeshMetrics,
   ) {
     this.recordExpiry();
   }
 
-  static async open(
-    files: TlsFiles,
-    identity: string,
-    log: Logger,
-    metrics: MeshMetrics,
-  ): Promise<TlsStore> {
-    return new TlsStore(await loadMaterial(files, identity), files, identity, log, metrics);
+  static async open(source: TlsSource, log: Logger, metrics: MeshMetrics): Promise<TlsStore> {
+    return new TlsStore(await source.load(), source, log, metrics);
   }
 
   get current(): TlsMaterial {
@@ -37,7 +43,7 @@ export class TlsStore {
 
   /** Starts watching the files; `intervalMs` bounds how late a missed change is noticed. */
   watchFiles(intervalMs: number): void {
-    this.watch ??= watchFiles([this.files.caBundle, this.files.cert, this.files.key], intervalMs, () => {
+    this.watch ??= watchFiles(this.source.paths, intervalMs, () => {
       void this.reload();
     });
   }
@@ -46,11 +52,19 @@ export class TlsStore {
     this.subscribers.add(fn);
   }
 
-  /** Re-reads the files; keeps the current material if the new one is unusable. */
+  /** Whether this proxy's certificate is out of date now; a reason if it is. */
+  certificateProblem(now = Date.now()): string | undefined {
+    const { cert } = this.material;
+    if (now > cert.validToDate.getTime()) return `certificate expired at ${cert.validToDate.toISOString()}`;
+    if (now < cert.validFromDate.getTime()) return `certificate not valid until ${cert.validFromDate.toISOString()}`;
+    return undefined;
+  }
+
+  /** Re-reads the source; keeps the current material if the new one is unusable. */
   async reload(): Promise<boolean> {
     let next: TlsMaterial;
     try {
-      next = await loadMaterial(this.files, this.identity);
+      next = await this.source.load();
     } catch (err) {
       // Secrets are updated file by file; a mismatch is often a moment's state,
       // and the next change notification or poll picks up the consistent set.
