@@ -108,6 +108,8 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
   readonly daemonSetName: pulumi.Output<string>;
   /** Label selector of the proxy pods, e.g. for `kubectl get pods -l`. */
   readonly podSelector: string;
+  /** Labels of the mesh Service (its port `admin` serves /metrics). */
+  readonly serviceLabels: Readonly<Record<string, string>>;
 
   constructor(name: string, args: ProxyDaemonSetArgs, opts?: pulumi.ComponentResourceOptions) {
     const { daemonSetName, yaml: configYaml } = args.config;
@@ -121,6 +123,7 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
     this.podSelector = podSelector;
     this.configYaml = configYaml;
     const labels = { ...podLabels, "app.kubernetes.io/part-of": "zt-mesh", "app.kubernetes.io/component": "proxy" };
+    this.serviceLabels = labels;
 
     const ns = args.createNamespace
       ? new k8s.core.v1.Namespace(
@@ -168,7 +171,16 @@ export class ProxyDaemonSet extends pulumi.ComponentResource {
             rollingUpdate: { maxUnavailable: args.rolloutMaxUnavailable, maxSurge: 0 },
           },
           template: {
-            metadata: { labels, annotations: { "kubectl.kubernetes.io/default-container": CONTAINER } },
+            metadata: {
+              labels,
+              annotations: {
+                "kubectl.kubernetes.io/default-container": CONTAINER,
+                // The conventional scrape annotations, for Prometheus set up to read them.
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": String(args.config.args.ports.admin),
+                "prometheus.io/path": "/metrics",
+              },
+            },
             spec: proxyPodSpec(args, { serviceAccount: account, configMap, secret }),
           },
         },

@@ -71,6 +71,7 @@ export interface Settings {
   readonly service: { readonly name: string; readonly type: ServiceType };
   readonly pki: MeshPkiArgs;
   readonly demo: { readonly enabled: boolean; readonly namespace: string; readonly image: string };
+  readonly monitoring: { readonly serviceMonitor: boolean; readonly grafanaDashboard: boolean };
 }
 
 export class SettingsError extends Error {
@@ -283,6 +284,7 @@ export function loadSettings(source: ConfigSource, meshName = PROJECT): Settings
     },
     pki,
     demo: { enabled: r.boolean("demo"), namespace: demoNamespace, image: demoImage },
+    monitoring: { serviceMonitor: r.boolean("serviceMonitor"), grafanaDashboard: r.boolean("grafanaDashboard") },
   };
 }
 

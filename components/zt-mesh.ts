@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { HelloWorldDemo } from "./demo";
 import { ProxyDaemonSet } from "./proxy-daemonset";
+import { MeshMonitoring } from "./monitoring";
 import { MeshPki } from "./pki";
 import type { Settings } from "./settings";
 import { walkthrough } from "./walkthrough";
@@ -48,6 +49,19 @@ export class ZtMesh extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    if (args.monitoring.serviceMonitor || args.monitoring.grafanaDashboard) {
+      new MeshMonitoring(
+        `${name}-monitoring`,
+        {
+          namespace: this.proxies.namespace,
+          serviceLabels: this.proxies.serviceLabels,
+          metricsPortName: "admin",
+          serviceMonitor: args.monitoring.serviceMonitor,
+          grafanaDashboard: args.monitoring.grafanaDashboard,
+        },
+        { parent: this },
+      );
+    }
     this.demo = args.demo.enabled
       ? new HelloWorldDemo(
           `${name}-demo`,

@@ -26,6 +26,16 @@ function neverProcessed(err: NodeJS.ErrnoException, rstCode: number | undefined)
   );
 }
 
+/**
+ * A GOAWAY (the peer closing an idle session, re-keying, or draining) is no
+ * failure of the endpoint: the request may go again on a new connection. A
+ * stream the client opened while the peer's GOAWAY was on its way is refused
+ * with REFUSED_STREAM, on a session that by then has closed.
+ */
+export function sessionClosing(stream: ClientHttp2Stream, err: NodeJS.ErrnoException | undefined): boolean {
+  return err?.code === "ERR_HTTP2_GOAWAY_SESSION" || err?.code === "ERR_HTTP2_INVALID_SESSION" || stream.session?.closed === true;
+}
+
 const EXCHANGE = Symbol("zt-mesh.peer-exchange");
 type Carrier = ClientHttp2Stream & { [EXCHANGE]?: PeerExchange };
 
@@ -83,10 +93,7 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
   if (x.settled) return;
   if (x.status === 0 && neverProcessed(err, this.rstCode)) {
     const e = new ProxyError("unavailable", `peer ${x.peer} refused the request: ${err.message}`);
-    // A GOAWAY (the peer closing an idle session, or draining) is no failure
-    // of the endpoint: it may be tried again on a new connection.
-    const closing = err.code === "ERR_HTTP2_GOAWAY_SESSION" || err.code === "ERR_HTTP2_INVALID_SESSION";
-    x.settle({ kind: "not-sent", error: e, endpointAtFault: !closing });
+    x.settle({ kind: "not-sent", error: e, endpointAtFault: !sessionClosing(this, err) });
     return;
   }
   x.broke(new ProxyError("unavailable", `peer ${x.peer} failed: ${err.message}`));
@@ -97,7 +104,8 @@ function onClose(this: Carrier): void {
   streamClosed(x.session);
   if (x.settled) return;
   if (x.status === 0 && this.rstCode === h2.NGHTTP2_REFUSED_STREAM) {
-    x.settle({ kind: "not-sent", error: new ProxyError("unavailable", `peer ${x.peer} refused the request`), endpointAtFault: true });
+    const e = new ProxyError("unavailable", `peer ${x.peer} refused the request`);
+    x.settle({ kind: "not-sent", error: e, endpointAtFault: !sessionClosing(this, undefined) });
     return;
   }
   x.broke(new ProxyError("unavailable", `peer ${x.peer} reset the request (code ${this.rstCode})`));

@@ -7,6 +7,7 @@ import { ProxyError } from "../http/errors";
 import type { ReceivedRequest, ResponseSink } from "../http/exchange";
 import { type ForwardLimits, ForwardAttempt } from "../http/forward-attempt";
 import type { ForwardOutcome } from "../http/forward-outcome";
+import { sessionClosing } from "../http/forward-peer";
 import { endToEndHeaders } from "../http/headers";
 import { relay, resetStream } from "../http/relay";
 import { relayTunnel } from "./byte-relay";
@@ -64,7 +65,7 @@ class PeerTunnel extends ForwardAttempt {
     if (this.settled) return;
     const { rstCode } = this.stream;
     if (this.status === 0) {
-      const closing = err?.code === "ERR_HTTP2_GOAWAY_SESSION" || err?.code === "ERR_HTTP2_INVALID_SESSION";
+      const closing = sessionClosing(this.stream, err);
       if (closing || rstCode === h2.NGHTTP2_REFUSED_STREAM) {
         const error = new ProxyError("unavailable", `peer ${this.peer} refused the tunnel${err ? `: ${err.message}` : ""}`);
         this.settle({ kind: "not-sent", error, endpointAtFault: !closing });
