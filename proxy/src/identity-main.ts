@@ -2,29 +2,20 @@
 // The identity service process: `node dist/identity-main.js --config <file>`.
 // The issuer files are reloaded live; SIGTERM stops it.
 import { AuthenticationV1Api, CoreV1Api } from "@kubernetes/client-node";
-import { parseArgs } from "node:util";
 import { loadIdentityServiceConfigFile } from "@zt-mesh/proxy-config";
 import { IssuerStore } from "./identity/issuer-store";
 import { IdentityMetrics } from "./identity/metrics";
 import { IdentityServer } from "./identity/server";
 import { createLogger, errorMessage } from "./telemetry/log";
 import { loadKubeConfig } from "./util/kubeconfig";
+import { commandLine, runAsProcess, untilSignalled } from "./util/process-main";
 
 const USAGE = "usage: node dist/identity-main.js --config <file>";
 
 async function main(): Promise<number> {
   const log = createLogger("info");
-  let args;
-  try {
-    args = parseArgs({ options: { config: { type: "string" }, help: { type: "boolean" } }, strict: true }).values;
-  } catch (err) {
-    process.stderr.write(`${errorMessage(err)}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args.help === true || args.config === undefined) {
-    process.stderr.write(`${USAGE}\n`);
-    return args.help === true ? 0 : 2;
-  }
+  const args = commandLine(USAGE, {});
+  if (typeof args === "number") return args;
   let server;
   let issuers;
   try {
@@ -44,29 +35,11 @@ async function main(): Promise<number> {
   }
   const running = server;
   const issuerStore = issuers;
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info("signal", { signal });
-      issuerStore.close();
-      running.close().then(
-        () => resolve(0),
-        () => resolve(1),
-      );
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+  return untilSignalled(log, async () => {
+    issuerStore.close();
+    await running.close();
+    return 0;
   });
 }
 
-process.on("uncaughtException", (err) => {
-  createLogger("error").error("uncaught_exception", { error: errorMessage(err) });
-  process.exit(70);
-});
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    createLogger("error").error("fatal", { error: errorMessage(err) });
-    process.exit(70);
-  },
-);
+runAsProcess(main);

@@ -3,30 +3,18 @@
 // from the downward API environment (NODE_NAME, HOST_IP); the config file and
 // the certificate files are reloaded live; SIGTERM drains in-flight requests.
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
 import { ConfigError, loadConfigFile } from "@zt-mesh/proxy-config";
 import { startProxy } from "./proxy";
 import { createLogger, errorMessage } from "./telemetry/log";
 import { watchFiles } from "./util/file-watch";
+import { commandLine, runAsProcess, untilSignalled } from "./util/process-main";
 
 const USAGE = "usage: node dist/main.js --config <file> [--node-name <name>]";
 
 async function main(): Promise<number> {
   const log = createLogger("info");
-  let args;
-  try {
-    args = parseArgs({
-      options: { config: { type: "string" }, "node-name": { type: "string" }, help: { type: "boolean" } },
-      strict: true,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`${errorMessage(err)}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args.help === true || args.config === undefined) {
-    process.stderr.write(`${USAGE}\n`);
-    return args.help === true ? 0 : 2;
-  }
+  const args = commandLine(USAGE, { "node-name": { type: "string" } });
+  if (typeof args === "number") return args;
   const configPath = args.config;
   let config;
   try {
@@ -36,7 +24,8 @@ async function main(): Promise<number> {
     return 1;
   }
   log.setLevel(config.log.level);
-  const nodeName = args["node-name"] ?? process.env.NODE_NAME ?? hostname();
+  const named = args.values["node-name"];
+  const nodeName = (typeof named === "string" ? named : undefined) ?? process.env.NODE_NAME ?? hostname();
 
   let proxy;
   try {
@@ -62,35 +51,11 @@ async function main(): Promise<number> {
     );
   });
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info("signal", { signal });
-      configWatch.close();
-      proxy.shutdown().then(
-        () => resolve(0),
-        (err: unknown) => {
-          log.error("shutdown_failed", { error: errorMessage(err) });
-          resolve(1);
-        },
-      );
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+  return untilSignalled(log, async () => {
+    configWatch.close();
+    await proxy.shutdown();
+    return 0;
   });
 }
 
-process.on("uncaughtException", (err) => {
-  createLogger("error").error("uncaught_exception", { error: errorMessage(err) });
-  process.exit(70);
-});
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    createLogger("error").error("fatal", { error: errorMessage(err) });
-    process.exit(70);
-  },
-);
+runAsProcess(main);

@@ -36,6 +36,29 @@ export function sessionClosing(stream: ClientHttp2Stream, err: NodeJS.ErrnoExcep
   return err?.code === "ERR_HTTP2_GOAWAY_SESSION" || err?.code === "ERR_HTTP2_INVALID_SESSION" || stream.session?.closed === true;
 }
 
+/**
+ * A stream on `session`, counted among the session's open streams until it
+ * closes; or, when the session closed between acquire and request, the
+ * outcome that nothing was sent.
+ */
+export function openPeerStream(
+  session: ClientHttp2Session,
+  peer: string,
+  headers: OutgoingHttpHeaders,
+  endStream: boolean,
+): ClientHttp2Stream | ForwardOutcome {
+  let stream: ClientHttp2Stream;
+  try {
+    stream = session.request(headers, { endStream });
+  } catch (err) {
+    const error = new ProxyError("unavailable", `peer ${peer} connection closed: ${(err as Error).message}`);
+    return { kind: "not-sent", error, endpointAtFault: true };
+  }
+  streamOpened(session);
+  stream.once("close", () => streamClosed(session));
+  return stream;
+}
+
 const EXCHANGE = Symbol("zt-mesh.peer-exchange");
 type Carrier = ClientHttp2Stream & { [EXCHANGE]?: PeerExchange };
 
@@ -101,7 +124,6 @@ function onError(this: Carrier, err: NodeJS.ErrnoException): void {
 
 function onClose(this: Carrier): void {
   const x = this[EXCHANGE]!;
-  streamClosed(x.session);
   if (x.settled) return;
   if (x.status === 0 && this.rstCode === h2.NGHTTP2_REFUSED_STREAM) {
     const e = new ProxyError("unavailable", `peer ${x.peer} refused the request`);
@@ -129,15 +151,8 @@ export function forwardToPeer(
   headers[":authority"] = received.authority;
   headers[":scheme"] = "http";
 
-  let stream: Carrier;
-  try {
-    stream = session.request(headers, { endStream: !received.hasBody });
-  } catch (err) {
-    // The session closed between acquire and request: nothing was sent.
-    const e = new ProxyError("unavailable", `peer ${peerIp}:${peerPort} connection closed: ${(err as Error).message}`);
-    return Promise.resolve({ kind: "not-sent", error: e, endpointAtFault: true });
-  }
-  streamOpened(session);
+  const stream: Carrier | ForwardOutcome = openPeerStream(session, `${peerIp}:${peerPort}`, headers, !received.hasBody);
+  if ("kind" in stream) return Promise.resolve(stream);
   const x = new PeerExchange(session, stream, peerIp, peerPort, received, sink, limits);
   stream[EXCHANGE] = x;
   stream.on("response", onResponse);

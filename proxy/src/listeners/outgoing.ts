@@ -59,30 +59,10 @@ export class OutgoingListener extends RequestListener {
 
   /** A CONNECT: the tunnel's bytes flow once the router has it established. */
   private handleConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    // The tunnel's relay sees errors through 'close'; unhandled, one would end the process.
-    socket.on("error", ignoreSocketError);
-    const sink = new ConnectSink(socket);
-    if (!this.admission.admit(sink, socket)) return;
     const target = req.url ?? "";
-    const refusal = checkHttp1Head(req, this.live.current.config.limits) ?? checkConnectTarget(target);
-    if (refusal !== undefined) {
-      sink.fail(refusal);
-      return;
-    }
+    const checked = checkHttp1Head(req, this.live.current.config.limits) ?? checkConnectTarget(target);
     // Bytes the client sent after the CONNECT head belong to the tunnel.
-    if (head.length > 0) socket.unshift(head);
-    splitDtabLines(req.headers, req.rawHeaders);
-    const received: ReceivedRequest = {
-      method: "CONNECT",
-      authority: target,
-      path: "",
-      headers: req.headers,
-      body: req,
-      hasBody: false,
-      remoteAddress: socket.remoteAddress,
-      tunnel: socketEnd(socket),
-    };
-    void this.router.route(received, sink);
+    this.tunnel(req, socket, new ConnectSink(socket), checked ?? { authority: target, path: "" }, head);
   }
 
   /**
@@ -90,19 +70,30 @@ export class OutgoingListener extends RequestListener {
    * request itself, so the app's own 101 and what follows reach the client.
    */
   private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const target = checkHttp1Head(req, this.live.current.config.limits) ?? parseTarget(req);
+    const first = target instanceof ProxyError ? head : Buffer.concat([upgradeRequestHead(req, target.authority, target.path), head]);
+    this.tunnel(req, socket, new ConnectSink(socket, false), target, first);
+  }
+
+  /** Routes a tunnel whose client is `socket`, the first bytes to relay being `first`; or refuses it. */
+  private tunnel(
+    req: IncomingMessage,
+    socket: Socket,
+    sink: ConnectSink,
+    target: { authority: string; path: string } | ProxyError,
+    first: Buffer,
+  ): void {
+    // The tunnel's relay sees errors through 'close'; unhandled, one would end the process.
     socket.on("error", ignoreSocketError);
-    const sink = new ConnectSink(socket, false);
     if (!this.admission.admit(sink, socket)) return;
-    const refusal = checkHttp1Head(req, this.live.current.config.limits);
-    const target = refusal ?? parseTarget(req);
     if (target instanceof ProxyError) {
       sink.fail(target);
       return;
     }
+    if (first.length > 0) socket.unshift(first);
     splitDtabLines(req.headers, req.rawHeaders);
-    socket.unshift(Buffer.concat([upgradeRequestHead(req, target.authority, target.path), head]));
     const received: ReceivedRequest = {
-      method: req.method ?? "GET",
+      method: req.method ?? "CONNECT",
       authority: target.authority,
       path: target.path,
       headers: req.headers,

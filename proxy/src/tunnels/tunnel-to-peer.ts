@@ -7,7 +7,7 @@ import { ProxyError } from "../http/errors";
 import type { ReceivedRequest, ResponseSink } from "../http/exchange";
 import { type ForwardLimits, ForwardAttempt } from "../http/forward-attempt";
 import type { ForwardOutcome } from "../http/forward-outcome";
-import { sessionClosing } from "../http/forward-peer";
+import { openPeerStream, sessionClosing } from "../http/forward-peer";
 import { endToEndHeaders } from "../http/headers";
 import { relay, resetStream } from "../http/relay";
 import { relayTunnel } from "./byte-relay";
@@ -97,13 +97,8 @@ export function tunnelToPeer(
   headers[":authority"] = /:[0-9]+$/.test(received.authority) ? received.authority : `${received.authority}:80`;
   delete headers.host;
   const peer = `${peerIp}:${peerPort}`;
-  let stream: ClientHttp2Stream;
-  try {
-    stream = session.request(headers, { endStream: false });
-  } catch (err) {
-    const error = new ProxyError("unavailable", `peer ${peer} connection closed: ${(err as Error).message}`);
-    return Promise.resolve({ kind: "not-sent", error, endpointAtFault: true });
-  }
+  const stream = openPeerStream(session, peer, headers, false);
+  if ("kind" in stream) return Promise.resolve(stream);
   const x = new PeerTunnel(stream, peer, received, sink, limits, meter);
   stream.once("response", (h: IncomingHttpHeaders) => x.established(h));
   stream.on("error", (err: NodeJS.ErrnoException) => x.ended(err));
