@@ -75,9 +75,20 @@ export class OutgoingRouter extends Router<OutgoingDeps> {
     // One new connection to an endpoint whose connection was closing.
     let redialed = false;
 
+    // Whether the endpoints refused have been given a second try.
+    let secondRound = false;
+
     for (;;) {
       const endpoint: Endpoint | undefined = balancer.pick(dest.endpoints, tried);
       if (endpoint === undefined) {
+        // A refusal proves nothing was processed, and it may have come from a
+        // connection that was closing (a GOAWAY crossing the request on the
+        // wire): each endpoint gets one more try before the client is answered.
+        if (last?.kind === "not-sent" && !secondRound) {
+          secondRound = true;
+          tried = undefined;
+          continue;
+        }
         if (last !== undefined) return last;
         throw new ProxyError("unavailable", `no reachable endpoints for ${name} (${dest.id})`);
       }
