@@ -6,6 +6,7 @@
 // requests, destroy removes everything.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
@@ -17,6 +18,8 @@ import { type PulumiEngine, pulumiBinaries, pulumiStack, stateFile } from "./pul
 import { findMesh, runWalkthrough, waitForMesh } from "./walkthrough";
 
 const run = promisify(execFile);
+const REPO = join(__dirname, "..", "..");
+const CHECK_CLI = join(REPO, "cli", "zt-mesh.ts");
 const progress = (s: string): void => {
   if (process.env.ZTMESH_VERBOSE === "1") process.stderr.write(`  ${s}\n`);
 };
@@ -107,6 +110,30 @@ describe("pulumi on the local cluster", { concurrency: false }, () => {
     assert.ok(ok > 5, `only ${ok} requests ran during the rotation`);
     const result = await runWalkthrough(cluster.kubeconfig, cluster.hosts, cluster.workDir, "default", progress);
     assert.equal(result.hello.trim(), "Hello world", "the mesh works on the new certificate");
+  });
+
+  it("zt-mesh check passes on the deployed mesh, and names a node left without a proxy", async () => {
+    const check = (): Promise<{ code: number; out: string }> =>
+      run(process.execPath, ["--import", "tsx", CHECK_CLI, "check", "--kubeconfig", cluster.controlPlane.adminKubeconfig], { cwd: REPO }).then(
+        ({ stdout }) => ({ code: 0, out: stdout }),
+        (err: { code?: number; stdout?: string }) => ({ code: err.code ?? -1, out: err.stdout ?? "" }),
+      );
+    const healthy = await check();
+    assert.equal(healthy.code, 0, healthy.out);
+    assert.doesNotMatch(healthy.out, /^✗/m);
+    assert.match(healthy.out, /^✓ every schedulable node runs a ready proxy: 3 nodes, 3 ready proxies$/m);
+    assert.match(healthy.out, /^✓ the proxies' RBAC is no wider than they need/m);
+
+    // A node joins with no kubelet behind it: the DaemonSet's pod for it never runs.
+    const core = cluster.kubeconfig.makeApiClient(CoreV1Api);
+    await core.createNode({ body: { metadata: { name: "ghost" } } });
+    try {
+      const broken = await check();
+      assert.equal(broken.code, 1, broken.out);
+      assert.match(broken.out, /^✗ every schedulable node runs a ready proxy: no ready proxy on ghost\n {4}hint: /m);
+    } finally {
+      await core.deleteNode({ name: "ghost" });
+    }
   });
 
   it("destroy removes everything it created", async () => {

@@ -2,12 +2,25 @@
 // a local cluster of three emulated nodes, deploys the mesh with `pulumi up`,
 // runs the classic walkthrough, prints a summary, and tears everything down,
 // also when a step fails or the run is interrupted.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { walkthroughChecks } from "./checks";
 import { type Cluster, clusterUp } from "./cluster";
 import { pulumiBinaries, pulumiStack } from "./pulumi";
 import { runWalkthrough, waitForMesh } from "./walkthrough";
 
 const started = Date.now();
+const run = promisify(execFile);
+const REPO = join(__dirname, "..", "..");
+
+/** `zt-mesh check` against the local cluster, as an operator would run it. */
+function meshHealth(kubeconfig: string): Promise<{ code: number; out: string }> {
+  return run(process.execPath, ["--import", "tsx", join(REPO, "cli", "zt-mesh.ts"), "check", "--kubeconfig", kubeconfig], { cwd: REPO }).then(
+    ({ stdout }) => ({ code: 0, out: stdout.trimEnd() }),
+    (err: { code?: number; stdout?: string }) => ({ code: err.code ?? 1, out: (err.stdout ?? "").trimEnd() }),
+  );
+}
 const say = (line: string): void => {
   process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 };
@@ -50,7 +63,10 @@ async function main(): Promise<number> {
     process.stdout.write("\nSummary\n");
     for (const c of checks) process.stdout.write(`  ${c.ok ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}\n`);
     process.stdout.write(`\n  hello said: ${result.hello.trim()}\n  the proxy said: ${result.pong.trim()}\n\n`);
-    return checks.every((c) => c.ok) ? 0 : 1;
+    say(`zt-mesh check --kubeconfig ${cluster.controlPlane.adminKubeconfig}`);
+    const health = await meshHealth(cluster.controlPlane.adminKubeconfig);
+    process.stdout.write(`${health.out.replace(/^/gm, "  ")}\n`);
+    return checks.every((c) => c.ok) && health.code === 0 ? 0 : 1;
   } catch (err) {
     say(`failed: ${(err as Error).message}`);
     return 1;
