@@ -58,14 +58,9 @@ export interface Settings {
   readonly proxy: {
     readonly image: string;
     readonly imagePullPolicy: ImagePullPolicy;
-    readonly ports: MeshPorts;
     readonly resources: ProxyResources;
     readonly rolloutMaxUnavailable: number | string;
-    readonly outgoingDtab: string;
-    readonly incomingDtab: string;
-    readonly dtabOverrideFrom: readonly string[];
-    readonly logLevel: LogLevel;
-    /** The proxies' config file, for the mesh these settings were loaded for. */
+    /** The proxies' config file, for the mesh these settings were loaded for, and what it was rendered from (ports, dtabs, log level). */
     readonly config: ProxiesConfig;
   };
   readonly service: { readonly name: string; readonly type: ServiceType };
@@ -263,7 +258,6 @@ export function loadSettings(source: ConfigSource, meshName = PROJECT): Settings
     proxy: {
       image,
       imagePullPolicy: r.oneOf("proxyImagePullPolicy", PULL_POLICIES),
-      ports,
       resources: {
         requests: {
           cpu: r.quantity("proxyCpuRequest", false) as string,
@@ -272,10 +266,6 @@ export function loadSettings(source: ConfigSource, meshName = PROJECT): Settings
         limits: { cpu: r.quantity("proxyCpuLimit", true), memory: r.quantity("proxyMemoryLimit", true) },
       },
       rolloutMaxUnavailable: maxUnavailable.endsWith("%") ? maxUnavailable : Number(maxUnavailable),
-      outgoingDtab,
-      incomingDtab,
-      dtabOverrideFrom,
-      logLevel,
       config,
     },
     service: {

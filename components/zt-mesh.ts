@@ -65,7 +65,7 @@ export class ZtMesh extends pulumi.ComponentResource {
     this.demo = args.demo.enabled
       ? new HelloWorldDemo(
           `${name}-demo`,
-          { namespace: args.demo.namespace, image: args.demo.image, proxyPort: args.proxy.ports.outgoing },
+          { namespace: args.demo.namespace, image: args.demo.image, proxyPort: args.proxy.config.args.ports.outgoing },
           // hello is useless until its node has a proxy, and the namespace may be the mesh's.
           { parent: this, dependsOn: [this.proxies] },
         )
@@ -82,7 +82,7 @@ export class ZtMesh extends pulumi.ComponentResource {
           serviceName,
           secretName,
           identity: this.pki.identity,
-          ports: args.proxy.ports,
+          ports: args.proxy.config.args.ports,
           ...(args.demo.enabled ? { demoNamespace: args.demo.namespace } : {}),
         }),
       );

@@ -148,9 +148,9 @@ describe("the proxy config", () => {
   });
 
   it("passes the proxy's own parser and says what this stack configured", () => {
-    assert.equal(config.outgoing.dtab, settings.proxy.outgoingDtab);
-    assert.equal(config.incoming.dtab, settings.proxy.incomingDtab);
-    assert.deepEqual(config.outgoing.dtabOverrideFrom, settings.proxy.dtabOverrideFrom);
+    assert.equal(config.outgoing.dtab, settings.proxy.config.args.outgoingDtab);
+    assert.equal(config.incoming.dtab, settings.proxy.config.args.incomingDtab);
+    assert.deepEqual(config.outgoing.dtabOverrideFrom, settings.proxy.config.args.dtabOverrideFrom);
     assert.equal(config.log.level, "debug");
     assert.equal(config.kubernetes.meshNamespace, settings.namespace);
   });

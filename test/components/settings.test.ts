@@ -101,9 +101,9 @@ describe("loadSettings", () => {
     assert.equal(s.namespace, "default");
     assert.equal(s.createNamespace, false);
     assert.equal(s.proxy.image, `ghcr.io/zt-mesh/proxy:${proxyVersion}`);
-    assert.deepEqual(s.proxy.ports, { outgoing: 4140, incoming: 4141, admin: 9990 });
-    assert.equal(s.proxy.outgoingDtab, "/svc => /#/io.l5d.k8s/default/http;");
-    assert.equal(s.proxy.incomingDtab, "/svc => /#/io.l5d.k8s/default/http;");
+    assert.deepEqual(s.proxy.config.args.ports, { outgoing: 4140, incoming: 4141, admin: 9990 });
+    assert.equal(s.proxy.config.args.outgoingDtab, "/svc => /#/io.l5d.k8s/default/http;");
+    assert.equal(s.proxy.config.args.incomingDtab, "/svc => /#/io.l5d.k8s/default/http;");
     assert.equal(s.pki.identity, "mesh.default.zt-mesh.local");
     assert.deepEqual(s.pki.caGenerations, ["g1"]);
     assert.equal(s.pki.caSigner, "g1");
@@ -116,7 +116,7 @@ describe("loadSettings", () => {
   it("derives identity and dtabs from the namespaces they belong to", () => {
     const s = loadSettings(sourceOf({ namespace: "mesh", demoNamespace: "apps" }));
     assert.equal(s.pki.identity, "mesh.mesh.zt-mesh.local");
-    assert.equal(s.proxy.outgoingDtab, "/svc => /#/io.l5d.k8s/apps/http;");
+    assert.equal(s.proxy.config.args.outgoingDtab, "/svc => /#/io.l5d.k8s/apps/http;");
   });
 
   it("reads arrays, integers, booleans and percentages the way Pulumi passes them", () => {

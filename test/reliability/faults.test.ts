@@ -113,7 +113,7 @@ function replayed(outcomes: readonly Outcome[], method: string): string[] {
   return out;
 }
 
-/** Runs `fault` under load and records what the issue asks for. */
+/** Runs `fault` under load and records the figures: requests, failures, replays, recovery time, descriptors. */
 async function underLoad(
   name: string,
   fault: (load: Load) => Promise<{ recoveryMs?: number; note?: string }>,

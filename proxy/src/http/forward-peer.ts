@@ -10,7 +10,7 @@ import type { ReceivedRequest, ResponseSink } from "./exchange";
 import { type ForwardLimits, ForwardAttempt } from "./forward-attempt";
 import type { ForwardOutcome } from "./forward-outcome";
 import { endToEndHeaders } from "./headers";
-import { streamClosed, streamOpened } from "./peer-pool";
+import { countStream } from "./peer-pool";
 import { relay, resetStream } from "./relay";
 
 /**
@@ -54,8 +54,7 @@ export function openPeerStream(
     const error = new ProxyError("unavailable", `peer ${peer} connection closed: ${(err as Error).message}`);
     return { kind: "not-sent", error, endpointAtFault: true };
   }
-  streamOpened(session);
-  stream.once("close", () => streamClosed(session));
+  countStream(session, stream);
   return stream;
 }
 
@@ -64,7 +63,6 @@ type Carrier = ClientHttp2Stream & { [EXCHANGE]?: PeerExchange };
 
 class PeerExchange extends ForwardAttempt {
   constructor(
-    readonly session: ClientHttp2Session,
     readonly stream: ClientHttp2Stream,
     readonly peerIp: string,
     readonly peerPort: number,
@@ -153,7 +151,7 @@ export function forwardToPeer(
 
   const stream: Carrier | ForwardOutcome = openPeerStream(session, `${peerIp}:${peerPort}`, headers, !received.hasBody);
   if ("kind" in stream) return Promise.resolve(stream);
-  const x = new PeerExchange(session, stream, peerIp, peerPort, received, sink, limits);
+  const x = new PeerExchange(stream, peerIp, peerPort, received, sink, limits);
   stream[EXCHANGE] = x;
   stream.on("response", onResponse);
   stream.on("error", onError);

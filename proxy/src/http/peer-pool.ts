@@ -2,7 +2,7 @@
 // first use and reused, so handshakes are paid once per peer rather than per
 // request. When the TLS material changes, existing connections are closed
 // gracefully (their streams finish) and the next request opens a new one.
-import { type ClientHttp2Session, connect as h2connect } from "node:http2";
+import { type ClientHttp2Session, type ClientHttp2Stream, connect as h2connect } from "node:http2";
 import { connectToPeer } from "../tls/client-connect";
 import { type PeerRule, classifyTlsError } from "../tls/peer-identity";
 import type { TlsStore } from "../tls/store";
@@ -32,18 +32,25 @@ interface Entry {
   pingOutstanding: boolean;
 }
 
-
 // node:http2 keeps its count of a session's streams to itself, so the
-// forwarder counts the streams it opens on the session, for the admin page.
+// forwarders count the streams they open on the session, for the admin page.
 const OPEN_STREAMS = Symbol("zt-mesh.open-streams");
+const COUNTED_ON = Symbol("zt-mesh.counted-on");
 type CountedSession = ClientHttp2Session & { [OPEN_STREAMS]: number };
+type CountedStream = ClientHttp2Stream & { [COUNTED_ON]?: CountedSession };
 
-export function streamOpened(session: ClientHttp2Session): void {
-  (session as CountedSession)[OPEN_STREAMS]++;
+// Module-level, so counting adds no closure per stream.
+function onCountedStreamClose(this: CountedStream): void {
+  const session = this[COUNTED_ON];
+  if (session !== undefined) session[OPEN_STREAMS]--;
 }
 
-export function streamClosed(session: ClientHttp2Session): void {
-  (session as CountedSession)[OPEN_STREAMS]--;
+/** Counts `stream` among `session`'s open streams until it closes. */
+export function countStream(session: ClientHttp2Session, stream: ClientHttp2Stream): void {
+  const counted = session as CountedSession;
+  counted[OPEN_STREAMS]++;
+  (stream as CountedStream)[COUNTED_ON] = counted;
+  stream.once("close", onCountedStreamClose);
 }
 
 export interface PeerConnection {
